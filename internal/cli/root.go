@@ -35,6 +35,9 @@ const exitCodesHelp = `Exit codes:
 type ExitError struct {
 	Code int
 	Err  error
+	// Reported is set when the command already gave its answer (for
+	// example a JSON document on stdout), so nothing more is printed.
+	Reported bool
 }
 
 func (e *ExitError) Error() string { return e.Err.Error() }
@@ -42,6 +45,9 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // failed marks err as "the thing checked is invalid or the operation failed".
 func failed(err error) error { return &ExitError{Code: ExitFailed, Err: err} }
+
+// reported marks err as failed and already explained on stdout.
+func reported(err error) error { return &ExitError{Code: ExitFailed, Err: err, Reported: true} }
 
 // usageErrorf marks a problem with the command line itself.
 func usageErrorf(format string, args ...any) error {
@@ -90,6 +96,9 @@ func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &ee):
 		code = ee.Code
+		if ee.Reported {
+			return code
+		}
 	case !app.started:
 		code = ExitUsage
 	}
@@ -128,6 +137,14 @@ commissions and payouts.
 			if err := app.setup(); err != nil {
 				return err
 			}
+			// Cobra checks required flags and flag groups only after this
+			// hook; check them here so they count as usage errors.
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return err
+			}
+			if err := cmd.ValidateFlagGroups(); err != nil {
+				return err
+			}
 			app.started = true
 			return nil
 		},
@@ -146,6 +163,8 @@ commissions and payouts.
 	root.AddCommand(
 		newVersionCommand(app),
 		newDocsCommand(),
+		newCodeCommand(app),
+		newLicenceCommand(app),
 	)
 	return root
 }
