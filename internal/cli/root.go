@@ -165,6 +165,7 @@ commissions and payouts.
 		newDocsCommand(),
 		newCodeCommand(app),
 		newLicenceCommand(app),
+		newDevCommand(app),
 	)
 	return root
 }
