@@ -165,6 +165,8 @@ commissions and payouts.
 		newDocsCommand(),
 		newCodeCommand(app),
 		newLicenceCommand(app),
+		newRegistryCommand(app),
+		newBenchCommand(app),
 		newDevCommand(app),
 	)
 	return root

@@ -186,3 +186,33 @@ const (
 	CodeInternal           = "internal"             // 500
 	CodeUnavailable        = "unavailable"          // 503
 )
+
+// PathKeys is the public list of vendor licence-signing keys (GET).
+const PathKeys = "/v1/keys"
+
+// VendorKey is one public licence-signing key of the vendor.
+type VendorKey struct {
+	ID        string `json:"id"`
+	PublicKey []byte `json:"public_key"` // Ed25519, 32 bytes (base64 in JSON)
+	// PEM is the key in the format licensing.LoadPublicKeys reads.
+	PEM string `json:"pem"`
+	// Current marks the key new licences are signed with.
+	Current bool `json:"current"`
+}
+
+// KeysResponse is the body of GET /v1/keys: every key a licence the
+// registry issued may be signed with, so agents can build their keyring.
+type KeysResponse struct {
+	Keys []VendorKey `json:"keys"`
+}
+
+// DeactivateResponse answers POST /v1/installs/{id}/deactivate.
+type DeactivateResponse struct {
+	InstallID     string    `json:"install_id"`
+	State         string    `json:"state"` // deactivated
+	DeactivatedAt time.Time `json:"deactivated_at"`
+}
+
+// CodeNotApproved is 422: the partner code exists but the partner is
+// pending approval or suspended, so nothing can be linked to it.
+const CodeNotApproved = "partner_not_approved"

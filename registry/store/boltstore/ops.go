@@ -1,0 +1,504 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard-dev/switchboard/registry/api"
+	"github.com/switchboard-dev/switchboard/registry/store"
+)
+
+// reportValueVersion starts every stored report value: version byte,
+// received-at (unix nanoseconds, 8 bytes BE), then the report JSON exactly
+// as the install signed it.
+const reportValueVersion = 1
+
+func encodeReport(at time.Time, raw []byte) []byte {
+	v := make([]byte, 0, 9+len(raw))
+	v = append(v, reportValueVersion)
+	v = binary.BigEndian.AppendUint64(v, uint64(at.UnixNano()))
+	return append(v, raw...)
+}
+
+func decodeReport(v []byte) (time.Time, []byte, error) {
+	if len(v) < 9 || v[0] != reportValueVersion {
+		return time.Time{}, nil, fmt.Errorf("stored report value is damaged (%d bytes)", len(v))
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).UTC(), v[9:], nil
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("decode record %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", key, err)
+	}
+	return b.Put(key, raw)
+}
+
+// CreatePartner implements store.Store.
+func (s *Store) CreatePartner(ctx context.Context, p store.Partner) (store.Partner, error) {
+	err := s.domainWrite(ctx, func(tx *bolt.Tx) (error, error) {
+		b := tx.Bucket(bucketPartners)
+		if b.Get([]byte(p.Code)) != nil {
+			return fmt.Errorf("partner code %s: %w", p.Code, store.ErrExists), nil
+		}
+		return nil, putJSON(b, []byte(p.Code), p)
+	})
+	return p, err
+}
+
+// GetPartner implements store.Store.
+func (s *Store) GetPartner(ctx context.Context, code string) (store.Partner, error) {
+	var p store.Partner
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		p, err = getPartner(tx, code)
+		return err
+	})
+	return p, err
+}
+
+func getPartner(tx *bolt.Tx, code string) (store.Partner, error) {
+	var p store.Partner
+	ok, err := getJSON(tx.Bucket(bucketPartners), []byte(code), &p)
+	if err == nil && !ok {
+		err = store.NotFoundf("partner %s", code)
+	}
+	return p, err
+}
+
+// ListPartners implements store.Store.
+func (s *Store) ListPartners(ctx context.Context, f store.PartnerFilter) ([]store.Partner, error) {
+	var out []store.Partner
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPartners).ForEach(func(k, v []byte) error {
+			var p store.Partner
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode partner %q: %w", k, err)
+			}
+			if (f.Tier == "" || p.Tier == f.Tier) && (f.Status == "" || p.Status == f.Status) {
+				out = append(out, p)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SetPartnerStatus implements store.Store.
+func (s *Store) SetPartnerStatus(ctx context.Context, code string, status store.PartnerStatus, reason string, at time.Time) (store.Partner, error) {
+	var p store.Partner
+	err := s.domainWrite(ctx, func(tx *bolt.Tx) (error, error) {
+		var err error
+		p, err = getPartner(tx, code)
+		if err != nil {
+			return err, nil
+		}
+		p.Status, p.StatusReason, p.UpdatedAt = status, reason, at
+		return nil, putJSON(tx.Bucket(bucketPartners), []byte(code), p)
+	})
+	return p, err
+}
+
+// readInstall decodes an install from tx, with its armoured licence.
+func readInstall(tx *bolt.Tx, id string) (store.Install, error) {
+	var in store.Install
+	ok, err := getJSON(tx.Bucket(bucketInstalls), []byte(id), &in)
+	if err == nil && !ok {
+		err = store.NotFoundf("install %s", id)
+	}
+	if err == nil {
+		in.Licence.Armoured = string(tx.Bucket(bucketLicences).Get([]byte(id)))
+	}
+	return in, err
+}
+
+// getInstall is the committer's read: the group's pending version, the
+// cache, or the file. The result is a private copy the caller may change.
+func (s *Store) getInstall(tx *bolt.Tx, id string) (store.Install, error) {
+	if in, ok := s.pending[id]; ok {
+		return cloneInstall(in), nil
+	}
+	if in, ok := s.cached(id); ok {
+		return in, nil
+	}
+	return readInstall(tx, id)
+}
+
+// putInstall writes an install; the armoured licence lives in its own
+// bucket so the record rewritten on every heartbeat stays small.
+func (s *Store) putInstall(tx *bolt.Tx, in store.Install) error {
+	rec := in
+	rec.Licence.Armoured = ""
+	if err := putJSON(tx.Bucket(bucketInstalls), []byte(in.ID), rec); err != nil {
+		return err
+	}
+	s.pending[in.ID] = in
+	return nil
+}
+
+func addEvent(tx *bolt.Tx, e store.Event) error {
+	b := tx.Bucket(bucketEvents)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return putJSON(b, binary.BigEndian.AppendUint64(installPrefix(e.InstallID), n), e)
+}
+
+// ActivateInstall implements store.Store.
+func (s *Store) ActivateInstall(ctx context.Context, a store.Activation) (store.ActivationResult, error) {
+	var res store.ActivationResult
+	err := s.domainWrite(ctx, func(tx *bolt.Tx) (error, error) {
+		res = store.ActivationResult{}
+		if id := tx.Bucket(bucketInstallKeys).Get(a.PublicKey); id != nil {
+			in, err := s.getInstall(tx, string(id))
+			if err != nil {
+				return nil, fmt.Errorf("install key index points to a missing install: %w", err)
+			}
+			res.Install = in
+			return nil, nil
+		}
+		in := store.Install{
+			ID:          a.ID,
+			PublicKey:   a.PublicKey,
+			State:       store.InstallRegistered,
+			ActivatedAt: a.At,
+			Facts:       a.Facts,
+		}
+		if a.PartnerCode != "" {
+			p, err := getPartner(tx, a.PartnerCode)
+			if err != nil {
+				return fmt.Errorf("partner code %s: %w", a.PartnerCode, store.ErrPartnerNotFound), nil
+			}
+			if p.Status == store.PartnerApproved {
+				in.PartnerCode, in.PartnerTier, in.LinkedAt, in.LinkSource = p.Code, p.Tier, a.At, "activation"
+			} else {
+				res.LinkNote = fmt.Sprintf("partner code %s is %s, so the install was activated without a partner; link it later with 'switchboard partner set CODE' once the partner is approved", p.Code, p.Status)
+			}
+		}
+		if tx.Bucket(bucketInstalls).Get([]byte(in.ID)) != nil {
+			return nil, fmt.Errorf("install id %s collides with an existing install", in.ID)
+		}
+		if err := s.putInstall(tx, in); err != nil {
+			return nil, err
+		}
+		if err := tx.Bucket(bucketInstallKeys).Put(a.PublicKey, []byte(in.ID)); err != nil {
+			return nil, err
+		}
+		if err := addEvent(tx, store.Event{InstallID: in.ID, Kind: store.EventActivated, At: a.At, To: in.PartnerCode, By: "activation", Why: res.LinkNote}); err != nil {
+			return nil, err
+		}
+		res.Install, res.Created = in, true
+		return nil, nil
+	})
+	return res, err
+}
+
+// GetInstall implements store.Store.
+func (s *Store) GetInstall(ctx context.Context, id string) (store.Install, error) {
+	var in store.Install
+	if in, ok := s.cached(id); ok {
+		return in, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		in, err = readInstall(tx, id)
+		return err
+	})
+	return in, err
+}
+
+// ListInstalls implements store.Store.
+func (s *Store) ListInstalls(ctx context.Context, f store.InstallFilter) ([]store.Install, error) {
+	var out []store.Install
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketInstalls).Cursor()
+		k, v := c.First()
+		if f.AfterID != "" {
+			k, v = c.Seek([]byte(f.AfterID))
+			if k != nil && string(k) == f.AfterID {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var in store.Install
+			if err := json.Unmarshal(v, &in); err != nil {
+				return fmt.Errorf("decode install %q: %w", k, err)
+			}
+			if !matchInstall(in, f) {
+				continue
+			}
+			out = append(out, in)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func matchInstall(in store.Install, f store.InstallFilter) bool {
+	last := in.LastActivity()
+	switch {
+	case f.PartnerCode != "" && in.PartnerCode != f.PartnerCode,
+		f.State != "" && in.State != f.State,
+		f.Cloned && !in.Cloned,
+		!f.LastSeenAfter.IsZero() && !last.After(f.LastSeenAfter),
+		!f.LastSeenBefore.IsZero() && last.After(f.LastSeenBefore):
+		return false
+	}
+	return true
+}
+
+// updateInstall loads an install inside a write, lets fn change it, and
+// stores it. A refusal from fn leaves the install untouched.
+func (s *Store) updateInstall(ctx context.Context, id string, fn func(tx *bolt.Tx, in *store.Install) (error, error)) (store.Install, error) {
+	var out store.Install
+	err := s.domainWrite(ctx, func(tx *bolt.Tx) (error, error) {
+		in, err := s.getInstall(tx, id)
+		if err != nil {
+			if store.IsNotFound(err) {
+				return err, nil
+			}
+			return nil, err
+		}
+		refusal, err := fn(tx, &in)
+		if refusal != nil || err != nil {
+			out = in
+			return refusal, err
+		}
+		out = in
+		return nil, s.putInstall(tx, in)
+	})
+	return out, err
+}
+
+// LinkInstall implements store.Store.
+func (s *Store) LinkInstall(ctx context.Context, id, code string, at time.Time) (store.Install, error) {
+	return s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
+		if in.State == store.InstallDeactivated {
+			return fmt.Errorf("install %s: %w", id, store.ErrDeactivated), nil
+		}
+		p, err := getPartner(tx, code)
+		if err != nil {
+			return fmt.Errorf("partner code %s: %w", code, store.ErrPartnerNotFound), nil
+		}
+		if in.PartnerCode == code {
+			return nil, nil
+		}
+		if in.Linked() {
+			return fmt.Errorf("install %s is linked to %s: %w", id, in.PartnerCode, store.ErrAlreadyLinked), nil
+		}
+		if p.Status != store.PartnerApproved {
+			return fmt.Errorf("partner %s is %s, not approved: %w", code, p.Status, store.ErrPartnerNotApproved), nil
+		}
+		in.PartnerCode, in.PartnerTier, in.LinkedAt, in.LinkSource = p.Code, p.Tier, at, "install"
+		return nil, addEvent(tx, store.Event{InstallID: id, Kind: store.EventLinked, At: at, To: code, By: "install"})
+	})
+}
+
+// MoveInstall implements store.Store.
+func (s *Store) MoveInstall(ctx context.Context, id string, m store.Move) (store.Install, error) {
+	return s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
+		from := in.PartnerCode
+		in.PartnerCode, in.PartnerTier, in.LinkedAt, in.LinkSource = "", "", time.Time{}, ""
+		if m.To != "" {
+			p, err := getPartner(tx, m.To)
+			if err != nil {
+				return fmt.Errorf("partner code %s: %w", m.To, store.ErrPartnerNotFound), nil
+			}
+			in.PartnerCode, in.PartnerTier, in.LinkedAt, in.LinkSource = p.Code, p.Tier, m.At, "admin"
+		}
+		return nil, addEvent(tx, store.Event{InstallID: id, Kind: store.EventMoved, At: m.At, From: from, To: m.To, By: m.By, Why: m.Why})
+	})
+}
+
+// DeactivateInstall implements store.Store.
+func (s *Store) DeactivateInstall(ctx context.Context, id, reason string, at time.Time) (store.Install, error) {
+	return s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
+		if in.State == store.InstallDeactivated {
+			return nil, nil
+		}
+		in.State, in.DeactivatedAt, in.DeactivateReason = store.InstallDeactivated, at, reason
+		return nil, addEvent(tx, store.Event{InstallID: id, Kind: store.EventDeactivated, At: at, By: "install", Why: reason})
+	})
+}
+
+// SetLicence implements store.Store.
+func (s *Store) SetLicence(ctx context.Context, id string, l store.LicenceRecord) (store.Install, error) {
+	return s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
+		in.Licence = l
+		return nil, tx.Bucket(bucketLicences).Put([]byte(id), []byte(l.Armoured))
+	})
+}
+
+// AppendReports implements store.Store.
+func (s *Store) AppendReports(ctx context.Context, id string, reports []store.IncomingReport, at time.Time) (store.AppendResult, error) {
+	var res store.AppendResult
+	results := make([]api.ReportResult, len(reports))
+	in, err := s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
+		if in.State == store.InstallDeactivated {
+			return fmt.Errorf("install %s: %w", id, store.ErrDeactivated), nil
+		}
+		rb, cb := tx.Bucket(bucketReports), tx.Bucket(bucketConflicts)
+		for i, r := range reports {
+			seq := r.Report.Seq
+			results[i] = api.ReportResult{Seq: seq, Status: api.StatusStored}
+			key := seqKey(id, seq)
+			if old := rb.Get(key); old != nil {
+				dup, err := sameAsStored(cb, key, old, r.Raw)
+				if err != nil {
+					return nil, err
+				}
+				if dup {
+					results[i].Status = api.StatusDuplicate
+					continue
+				}
+				// Same seq, other content: keep both, flag the install.
+				n, err := cb.NextSequence()
+				if err != nil {
+					return nil, err
+				}
+				if err := cb.Put(binary.BigEndian.AppendUint64(bytes.Clone(key), n), encodeReport(at, r.Raw)); err != nil {
+					return nil, err
+				}
+				in.ConflictCount++
+				if reason := store.ConflictReason(seq); store.FlagClone(in, reason, at) {
+					if err := addEvent(tx, store.Event{InstallID: id, Kind: store.EventCloned, At: at, Why: reason}); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
+			if err := rb.Put(key, encodeReport(at, r.Raw)); err != nil {
+				return nil, err
+			}
+			if reason := store.ApplyReport(in, r.Report, at); reason != "" && store.FlagClone(in, reason, at) {
+				if err := addEvent(tx, store.Event{InstallID: id, Kind: store.EventCloned, At: at, Why: reason}); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Results, res.Install = results, in
+	return res, nil
+}
+
+// sameAsStored reports whether raw repeats the stored report at key or one
+// of the conflicting copies recorded for the same seq.
+func sameAsStored(cb *bolt.Bucket, key, stored, raw []byte) (bool, error) {
+	_, body, err := decodeReport(stored)
+	if err != nil {
+		return false, err
+	}
+	if store.SameReport(body, raw) {
+		return true, nil
+	}
+	c := cb.Cursor()
+	for k, v := c.Seek(key); k != nil && bytes.HasPrefix(k, key) && len(k) == len(key)+8; k, v = c.Next() {
+		_, body, err := decodeReport(v)
+		if err != nil {
+			return false, err
+		}
+		if store.SameReport(body, raw) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ListReports implements store.Store.
+func (s *Store) ListReports(ctx context.Context, id string, afterSeq uint64, limit int) ([]store.Report, error) {
+	var out []store.Report
+	err := s.scanReports(id, afterSeq, limit, func(seq uint64, v []byte) error {
+		at, body, err := decodeReport(v)
+		if err != nil {
+			return fmt.Errorf("report %s/%d: %w", id, seq, err)
+		}
+		out = append(out, store.Report{InstallID: id, Seq: seq, ReceivedAt: at, Body: bytes.Clone(body)})
+		return nil
+	})
+	return out, err
+}
+
+// ListReportSeqs implements store.Store.
+func (s *Store) ListReportSeqs(ctx context.Context, id string, afterSeq uint64, limit int) ([]uint64, error) {
+	var out []uint64
+	err := s.scanReports(id, afterSeq, limit, func(seq uint64, _ []byte) error {
+		out = append(out, seq)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) scanReports(id string, afterSeq uint64, limit int, fn func(seq uint64, v []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketInstalls).Get([]byte(id)) == nil {
+			return store.NotFoundf("install %s", id)
+		}
+		prefix := installPrefix(id)
+		c := tx.Bucket(bucketReports).Cursor()
+		n := 0
+		for k, v := c.Seek(seqKey(id, afterSeq)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+8 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			if seq <= afterSeq {
+				continue
+			}
+			if limit > 0 && n >= limit {
+				return nil
+			}
+			if err := fn(seq, v); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+}
+
+// ListEvents implements store.Store.
+func (s *Store) ListEvents(ctx context.Context, id string) ([]store.Event, error) {
+	var out []store.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := installPrefix(id)
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e store.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %q: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
