@@ -167,6 +167,10 @@ commissions and payouts.
 		newLicenceCommand(app),
 		newRegistryCommand(app),
 		newBenchCommand(app),
+		newAgentCommand(app),
+		newStatusCommand(app),
+		newPartnerCommand(app),
+		newPluginCommand(app),
 		newDevCommand(app),
 	)
 	return root

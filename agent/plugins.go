@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/switchboard-dev/switchboard/agent/config"
+	"github.com/switchboard-dev/switchboard/internal/buildinfo"
+	"github.com/switchboard-dev/switchboard/registry/api"
+)
+
+// Observation is what the plugins said about the products on this server.
+type Observation struct {
+	Products []api.Product
+	// Seats sums the seat counts by name ("pbx_endpoints", "odoo_users").
+	Seats map[string]int64
+	// Plugins is each plugin's health, including plugins that did not
+	// answer within the deadline (reported unhealthy).
+	Plugins []api.PluginHealth
+}
+
+// PluginSet is the daemon's view of the plugin host. The plugin host's
+// supervisor implements it; NoPlugins is the set without plugins.
+//
+// Every method must return within its context's deadline whatever a plugin
+// does: a hung plugin must never delay a heartbeat.
+type PluginSet interface {
+	// Observe asks every Integration plugin for its product's facts, seats
+	// and health. A plugin that does not answer in time is reported
+	// unhealthy, never waited for.
+	Observe(ctx context.Context) Observation
+	// Health returns each plugin's last known health without calling the
+	// plugins (for the status API, which must answer at once).
+	Health() []api.PluginHealth
+	// Reconfigure hands over the [plugins.NAME] settings after a reload:
+	// plugins whose settings changed are restarted, the others keep
+	// running. Settings of plugins that are not installed are ignored.
+	Reconfigure(ctx context.Context, settings map[string]map[string]string) error
+	// ApplyPartnerLink asks the Integration plugins to write the partner
+	// code into their product once the registry confirmed the link.
+	ApplyPartnerLink(ctx context.Context, code, tier string) error
+	// Close stops every plugin process.
+	Close() error
+}
+
+// NewPluginSet builds the plugin set from the [plugins] configuration.
+type NewPluginSet func(cfg config.Plugins, log hclog.Logger) (PluginSet, error)
+
+// NoPlugins is a plugin set with no plugins: the agent still reports host
+// facts, licence state and heartbeats.
+type NoPlugins struct{}
+
+// Observe implements PluginSet.
+func (NoPlugins) Observe(context.Context) Observation { return Observation{} }
+
+// Health implements PluginSet.
+func (NoPlugins) Health() []api.PluginHealth { return nil }
+
+// Reconfigure implements PluginSet.
+func (NoPlugins) Reconfigure(context.Context, map[string]map[string]string) error { return nil }
+
+// ApplyPartnerLink implements PluginSet.
+func (NoPlugins) ApplyPartnerLink(context.Context, string, string) error { return nil }
+
+// Close implements PluginSet.
+func (NoPlugins) Close() error { return nil }
+
+// FactSource gives the host facts sent with every activation and heartbeat.
+type FactSource interface {
+	HostFacts() api.Facts
+}
+
+// SystemFacts reads the host's facts from the running system.
+type SystemFacts struct{}
+
+// HostFacts implements FactSource. The machine id is informative only:
+// identity is the install key, since servers get cloned.
+func (SystemFacts) HostFacts() api.Facts {
+	f := api.Facts{OS: runtime.GOOS + "/" + runtime.GOARCH, AgentVersion: buildinfo.Get().Version}
+	f.Hostname, _ = os.Hostname()
+	if id, err := os.ReadFile("/etc/machine-id"); err == nil {
+		f.MachineID = strings.TrimSpace(string(id))
+	}
+	if name := osRelease("/etc/os-release"); name != "" {
+		f.OS = name
+	}
+	return f
+}
+
+func osRelease(path string) string {
+	fh, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,212 @@
+// Package state is the agent's state directory: the install key, the
+// install record and licence the registry handed out, the outbox database
+// and the plugin manifest. The installer writes the same files through this
+// package, so both agree on names, formats and permissions.
+package state
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/registry/api"
+)
+
+// File names inside the state directory.
+const (
+	KeyFile     = "install.key"  // Ed25519 private key, PKCS#8 PEM, 0600
+	InstallFile = "install.json" // Install, written after activation
+	LicenceFile = "licence"      // armoured licence, as the registry sent it
+	OutboxFile  = "outbox.db"    // bbolt, see agent/outbox
+)
+
+// Dir is an opened state directory.
+type Dir struct {
+	Path string
+}
+
+// Open creates path (mode 0700) when missing and tightens its mode when it
+// is readable by others: it holds the install's private key.
+func Open(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory %s: %w", path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", path, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("state directory %s is not a directory", path)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(path, 0o700); err != nil {
+			return nil, fmt.Errorf("state directory %s has mode %o and cannot be set to 0700: %w", path, fi.Mode().Perm(), err)
+		}
+	}
+	return &Dir{Path: path}, nil
+}
+
+// File returns the path of name inside the directory.
+func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
+
+// LoadOrCreateKey returns the install key, creating it on first use.
+// created tells the caller a new install identity was just made.
+func (d *Dir) LoadOrCreateKey() (key ed25519.PrivateKey, created bool, err error) {
+	path := d.File(KeyFile)
+	key, err = LoadKey(path)
+	if err == nil {
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	_, key, err = ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, false, fmt.Errorf("generate install key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode install key: %w", err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := WriteFileAtomic(path, pemBytes, 0o600); err != nil {
+		return nil, false, fmt.Errorf("write install key: %w", err)
+	}
+	return key, true, nil
+}
+
+// LoadKey reads an install key file. A key readable by group or others is
+// tightened to 0600 rather than refused: refusing would stop reporting.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read install key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("install key %s has mode %o and cannot be set to 0600: %w", path, fi.Mode().Perm(), err)
+		}
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("install key %s is not a PEM \"PRIVATE KEY\" block: restore it from backup, or remove it to register this server as a new install", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("install key %s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("install key %s is a %T, not an Ed25519 key", path, k)
+	}
+	return ek, nil
+}
+
+// Install is what the registry said when the install activated, plus what
+// later answers changed (partner link, interval).
+type Install struct {
+	InstallID                string          `json:"install_id"`
+	ActivatedAt              time.Time       `json:"activated_at"`
+	HeartbeatIntervalSeconds int             `json:"heartbeat_interval_seconds,omitempty"`
+	Partner                  *api.PartnerRef `json:"partner,omitempty"`
+	LinkNote                 string          `json:"link_note,omitempty"`
+}
+
+// LoadInstall reads the install record; ok is false before activation.
+func (d *Dir) LoadInstall() (inst Install, ok bool, err error) {
+	data, err := os.ReadFile(d.File(InstallFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return inst, false, nil
+	}
+	if err != nil {
+		return inst, false, fmt.Errorf("read install record: %w", err)
+	}
+	if err := json.Unmarshal(data, &inst); err != nil {
+		return inst, false, fmt.Errorf("install record %s is damaged (%v): restore it from backup or re-run the installer", d.File(InstallFile), err)
+	}
+	if inst.InstallID == "" {
+		return inst, false, fmt.Errorf("install record %s has no install_id: re-run the installer", d.File(InstallFile))
+	}
+	return inst, true, nil
+}
+
+// SaveInstall writes the install record atomically.
+func (d *Dir) SaveInstall(inst Install) error {
+	data, err := json.MarshalIndent(inst, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode install record: %w", err)
+	}
+	if err := WriteFileAtomic(d.File(InstallFile), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write install record: %w", err)
+	}
+	return nil
+}
+
+// LoadLicence returns the armoured licence; ok is false when there is none.
+func (d *Dir) LoadLicence() (armoured string, ok bool, err error) {
+	data, err := os.ReadFile(d.File(LicenceFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read licence: %w", err)
+	}
+	return strings.TrimSpace(string(data)), true, nil
+}
+
+// SaveLicence writes an armoured licence atomically. Callers verify it
+// first: a licence that does not verify must never replace a good one.
+func (d *Dir) SaveLicence(armoured string) error {
+	if err := WriteFileAtomic(d.File(LicenceFile), []byte(strings.TrimSpace(armoured)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write licence: %w", err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path through a synced temporary file and
+// a rename, so a crash leaves either the old or the new content.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+// Package builtin is the registry of plugins built into the switchboard
+// binary. The host runs them as `switchboard plugin serve NAME`, a separate
+// process like any third-party plugin, so a crashing adapter never takes
+// the agent down with it.
+package builtin
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/switchboard-dev/switchboard/plugins"
+)
+
+// Plugin is one built-in plugin.
+type Plugin struct {
+	Name    string
+	Kind    plugins.Kind
+	Summary string
+	// New builds the implementation (a plugins.Integration or
+	// plugins.SupportChannel); it runs in the plugin process only.
+	New func() any
+}
+
+// all lists the built-in plugins. The Asterisk and Odoo adapters and the
+// support channels add their entry here when they land.
+var all = []Plugin{}
+
+// All returns the built-in plugins sorted by name.
+func All() []Plugin {
+	out := slices.Clone(all)
+	slices.SortFunc(out, func(a, b Plugin) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Names returns the names of the built-in plugins, sorted.
+func Names() []string {
+	var names []string
+	for _, p := range All() {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// Lookup returns the built-in plugin named name.
+func Lookup(name string) (Plugin, bool) {
+	for _, p := range all {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Plugin{}, false
+}
+
+// UnknownError is returned for a name that is not built in.
+type UnknownError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownError) Error() string {
+	if len(e.Known) == 0 {
+		return fmt.Sprintf("unknown built-in plugin %q: this build of switchboard has no built-in plugins yet", e.Name)
+	}
+	return fmt.Sprintf("unknown built-in plugin %q; built-in plugins: %s", e.Name, strings.Join(e.Known, ", "))
+}
+
+// Serve runs the built-in plugin name as a plugin process until the host
+// stops it.
+func Serve(name string) error {
+	p, ok := Lookup(name)
+	if !ok {
+		return &UnknownError{Name: name, Known: Names()}
+	}
+	return plugins.Serve(p.Name, p.New())
+}
