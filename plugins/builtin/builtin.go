@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/switchboard-dev/switchboard/plugins"
+	"github.com/switchboard-dev/switchboard/plugins/odoo"
 )
 
 // Plugin is one built-in plugin.
@@ -24,7 +25,10 @@ type Plugin struct {
 
 // all lists the built-in plugins. The Asterisk and Odoo adapters and the
 // support channels add their entry here when they land.
-var all = []Plugin{}
+var all = []Plugin{
+	{Name: odoo.Name, Kind: plugins.KindIntegration, Summary: "Odoo over XML-RPC or JSON-2: version, edition, vendor modules, active users",
+		New: func() any { return odoo.New(plugins.NewLogger(odoo.Name)) }},
+}
 
 // All returns the built-in plugins sorted by name.
 func All() []Plugin {
