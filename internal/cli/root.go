@@ -172,6 +172,8 @@ commissions and payouts.
 		newPartnerCommand(app),
 		newPluginCommand(app),
 		newDevCommand(app),
+		newInstallCommand(app),
+		newUninstallCommand(app),
 	)
 	return root
 }
