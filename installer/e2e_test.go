@@ -191,4 +191,19 @@ func TestEndToEndWithRealRegistry(t *testing.T) {
 	if !strings.Contains(out, "deactivated") {
 		t.Errorf("the registry does not show the install deactivated: %s", out)
 	}
+
+	// The uninstall kept the key, so installing again brings the same
+	// install back at the registry, still linked to its partner.
+	out, errOut, code = run(t, nil, args...)
+	var again e2eReport
+	if code != 0 || json.Unmarshal([]byte(out), &again) != nil {
+		t.Fatalf("reinstall: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if again.Activation.State != "activated" || again.Activation.InstallID != a.InstallID || again.Activation.PartnerCode != partner.Code {
+		t.Errorf("reinstall activation %+v, want install %s linked to %s", again.Activation, a.InstallID, partner.Code)
+	}
+	out, _, _ = run(t, nil, "registry", "installs", "show", a.InstallID, "--data", data, "--output", "json")
+	if !strings.Contains(out, `"state": "registered"`) {
+		t.Errorf("the registry does not show the install reactivated: %s", out)
+	}
 }

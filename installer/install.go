@@ -490,8 +490,12 @@ func (b *builder) facts() api.Facts {
 }
 
 func (b *builder) activationStep() error {
+	// An earlier `switchboard uninstall` deactivated this install but kept
+	// its key: activating again with that key brings the same install back
+	// at the registry (same id, same partner link).
+	var reactivate *fileRemove
 	if _, err := os.Stat(filepath.Join(b.lay.StateDir, DeactivatedFile)); err == nil {
-		return fmt.Errorf("the install in %s was deactivated at the registry by `switchboard uninstall`, and the registry keeps it deactivated: run `switchboard uninstall --purge` to remove that identity, then install again (the server becomes a new install)", b.lay.StateDir)
+		reactivate = &fileRemove{path: filepath.Join(b.lay.StateDir, DeactivatedFile)}
 	}
 	dir := &state.Dir{Path: b.lay.StateDir}
 	act := &b.rep().Activation
@@ -505,7 +509,7 @@ func (b *builder) activationStep() error {
 	if err != nil {
 		return err
 	}
-	if activated && hasLicence {
+	if activated && hasLicence && reactivate == nil {
 		act.State, act.InstallID = "already-activated", inst.InstallID
 		if keys, err := licensing.LoadPublicKeys(b.lay.VendorPub); err != nil {
 			b.note("the licence could not be checked: %v", err)
@@ -547,6 +551,10 @@ func (b *builder) activationStep() error {
 			"write " + filepath.Join(b.lay.StateDir, state.InstallFile) + ", " + filepath.Join(b.lay.StateDir, state.LicenceFile) + " and " + b.lay.VendorPub,
 			"or, when the registry cannot be reached, queue the activation in " + filepath.Join(b.lay.StateDir, state.OutboxFile),
 		}}
+	if reactivate != nil {
+		s.Summary = "reactivate the install the last uninstall deactivated, " + withCode
+		s.Changes = append(s.Changes, "remove "+reactivate.path)
+	}
 	var writes []*fileWrite
 	var created bool
 	var installID string
@@ -558,6 +566,11 @@ func (b *builder) activationStep() error {
 			seq, err2 := ob.apply()
 			if err2 != nil {
 				return fmt.Errorf("%v; and queueing the activation in the outbox failed: %w", err, err2)
+			}
+			if reactivate != nil {
+				if _, err := reactivate.apply(); err != nil {
+					return err
+				}
 			}
 			act.State, act.OutboxSeq = "queued", seq
 			act.Note = err.Error()
@@ -615,6 +628,11 @@ func (b *builder) activationStep() error {
 		if _, err := licensing.LoadPublicKeys(b.lay.VendorPub); err != nil {
 			return fmt.Errorf("the vendor keys written to %s cannot be read back: %w", b.lay.VendorPub, err)
 		}
+		if reactivate != nil {
+			if _, err := reactivate.apply(); err != nil {
+				return err
+			}
+		}
 		act.State, act.InstallID, act.LicenceID = "activated", resp.InstallID, l.ID
 		act.PartnerCode, act.Tier, act.Note = l.PartnerCode, string(l.Tier), resp.LinkNote
 		if resp.Partner != nil {
@@ -630,6 +648,9 @@ func (b *builder) activationStep() error {
 		}
 		if ob != nil {
 			errs = append(errs, ob.revert())
+		}
+		if reactivate != nil {
+			errs = append(errs, reactivate.revert())
 		}
 		// The key of a new install is removed by the key step's undo; tell
 		// the registry so it does not wait for heartbeats from it.

@@ -91,7 +91,7 @@ func refusal(err error, id string) error {
 	case store.IsNotFound(err):
 		return errorf(http.StatusNotFound, api.CodeUnknownInstall, "install %s is not known to this registry", id)
 	case errors.Is(err, store.ErrDeactivated):
-		return errorf(http.StatusGone, api.CodeDeactivated, "install %s was deactivated (uninstalled): activate again with a new key to report", id)
+		return errorf(http.StatusGone, api.CodeDeactivated, "install %s was deactivated (uninstalled): reinstall (activate again with the same key) to report", id)
 	}
 	return err
 }

@@ -248,6 +248,9 @@ const (
 	EventLinked      EventKind = "linked"
 	EventMoved       EventKind = "moved" // admin relink, with who and why
 	EventDeactivated EventKind = "deactivated"
+	// EventReactivated: a deactivated install activated again with its key
+	// (a reinstall that kept the install key).
+	EventReactivated EventKind = "reactivated"
 	EventCloned      EventKind = "clone_flagged"
 )
 
@@ -284,7 +287,8 @@ type Store interface {
 	SetPartnerStatus(ctx context.Context, code string, status PartnerStatus, reason string, at time.Time) (Partner, error)
 
 	// ActivateInstall records a new install, or returns the existing one when
-	// the public key is already known (Created false). A partner code must
+	// the public key is already known (Created false); a deactivated install
+	// activated again with its key is reactivated, keeping its id and link. A partner code must
 	// name an existing partner (ErrPartnerNotFound); one that is not
 	// approved leaves the install unlinked with a LinkNote.
 	ActivateInstall(ctx context.Context, a Activation) (ActivationResult, error)

@@ -134,3 +134,42 @@ func TestApplyReportKeepsNewestFacts(t *testing.T) {
 		t.Fatalf("%+v", in)
 	}
 }
+
+// A reinstall keeps the install key, so activating a deactivated install
+// again must bring back the same install, link and all, and let it report.
+func TestReactivationKeepsInstall(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, filepath.Join(t.TempDir(), "r.db"))
+	defer s.Close()
+	now := time.Now().UTC()
+	if _, err := s.CreatePartner(ctx, store.Partner{Code: "K7QM-4XJD-R", Name: "Acme", Tier: store.TierPartner, Status: store.PartnerApproved}); err != nil {
+		t.Fatal(err)
+	}
+	id := "i" + "reactivatereactivatereacti"
+	act := store.Activation{ID: id, PublicKey: []byte("key"), PartnerCode: "K7QM-4XJD-R", At: now}
+	if _, err := s.ActivateInstall(ctx, act); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeactivateInstall(ctx, id, "uninstalled", now); err != nil {
+		t.Fatal(err)
+	}
+	act.ID = "i" + "someotheridsomeotheridsome"
+	res, err := s.ActivateInstall(ctx, act)
+	if err != nil || res.Created || res.Install.ID != id || res.Install.State == store.InstallDeactivated || res.Install.PartnerCode != "K7QM-4XJD-R" {
+		t.Fatalf("reactivate: %+v %v", res, err)
+	}
+	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 1, 1), now); err != nil {
+		t.Fatalf("report after reactivation: %v", err)
+	}
+	events, err := s.ListEvents(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []store.EventKind
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(kinds) != 3 || kinds[2] != store.EventReactivated {
+		t.Fatalf("events %v, want activated, deactivated, reactivated", kinds)
+	}
+}

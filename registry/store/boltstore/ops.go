@@ -173,6 +173,17 @@ func (s *Store) ActivateInstall(ctx context.Context, a store.Activation) (store.
 			if err != nil {
 				return nil, fmt.Errorf("install key index points to a missing install: %w", err)
 			}
+			if in.State == store.InstallDeactivated {
+				// A reinstall that kept its key: the same install comes back,
+				// with its id, link and history.
+				in.State, in.DeactivatedAt, in.DeactivateReason = store.InstallRegistered, time.Time{}, ""
+				if err := s.putInstall(tx, in); err != nil {
+					return nil, err
+				}
+				if err := addEvent(tx, store.Event{InstallID: in.ID, Kind: store.EventReactivated, At: a.At, By: "activation"}); err != nil {
+					return nil, err
+				}
+			}
 			res.Install = in
 			return nil, nil
 		}
