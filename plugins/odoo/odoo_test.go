@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -396,6 +398,31 @@ func TestConfigureRejects(t *testing.T) {
 	jsonOnly[SettingPassword], jsonOnly[SettingAPIKey] = "pw", ""
 	if err := New(nil).Configure(context.Background(), jsonOnly); err == nil || !strings.Contains(err.Error(), "accepts only an API key") {
 		t.Errorf("json2 with a password: %v", err)
+	}
+}
+
+// The installer keeps the key out of the config file, in odoo.secret.
+func TestSecretFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "odoo.secret")
+	if err := os.WriteFile(path, []byte("file-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseSettings(map[string]string{SettingURL: "http://127.0.0.1:8069", SettingDB: "demo", SettingUser: "admin", SettingAPIKeyFile: path})
+	if err != nil || c.client.Secret != "file-key" {
+		t.Fatalf("secret from file: %q, %v", c.client.Secret, err)
+	}
+	for _, tc := range []struct {
+		settings map[string]string
+		want     string
+	}{
+		{map[string]string{SettingAPIKey: "k", SettingAPIKeyFile: path}, "not both"},
+		{map[string]string{SettingAPIKeyFile: path + ".missing"}, "re-run"},
+		{map[string]string{SettingPasswordFile: os.DevNull}, "is empty"},
+	} {
+		tc.settings[SettingURL], tc.settings[SettingDB], tc.settings[SettingUser] = "http://127.0.0.1:8069", "demo", "admin"
+		if _, err := parseSettings(tc.settings); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want %q", tc.settings, err, tc.want)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package odoo
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +19,8 @@ const (
 	SettingUser           = "user"
 	SettingPassword       = "password"
 	SettingAPIKey         = "api_key"
+	SettingPasswordFile   = "password_file"
+	SettingAPIKeyFile     = "api_key_file"
 	SettingTimeout        = "timeout"
 	SettingAPI            = "api"
 	SettingModulePrefixes = "module_prefixes"
@@ -45,6 +49,8 @@ func Settings() []SettingDoc {
 		{Key: SettingUser, Help: "login of the Odoo user; required for XML-RPC (CLI flag --odoo-user)"},
 		{Key: SettingAPIKey, Secret: true, Help: "API key of that user (preferred; the only secret JSON-2 accepts) (CLI flag --odoo-key)"},
 		{Key: SettingPassword, Secret: true, Help: "password of that user, XML-RPC only; set api_key or password, not both"},
+		{Key: SettingAPIKeyFile, Help: "file holding the API key instead of api_key (the installer writes odoo.secret, mode 0600)"},
+		{Key: SettingPasswordFile, Help: "file holding the password instead of password"},
 		{Key: SettingTimeout, Default: odooclient.DefaultTimeout.String(), Help: "time limit of one operation, a Go duration (10s, 1m)"},
 		{Key: SettingAPI, Default: string(odooclient.APIAuto), Help: "auto, xmlrpc or json2: auto uses XML-RPC below Odoo 19 and JSON-2 from 19 on, or wherever XML-RPC is disabled"},
 		{Key: SettingModulePrefixes, Default: DefaultModulePrefixes, Help: "comma-separated technical-name prefixes of the vendor modules to report"},
@@ -93,7 +99,14 @@ func parseSettings(s map[string]string) (config, error) {
 	c.client.URL = strings.TrimSpace(s[SettingURL])
 	c.client.Database = strings.TrimSpace(s[SettingDB])
 	c.client.Login = strings.TrimSpace(s[SettingUser])
-	key, pw := s[SettingAPIKey], s[SettingPassword]
+	key, err := secretSetting(s, SettingAPIKey, SettingAPIKeyFile)
+	if err != nil {
+		return config{}, err
+	}
+	pw, err := secretSetting(s, SettingPassword, SettingPasswordFile)
+	if err != nil {
+		return config{}, err
+	}
 	switch {
 	case key != "" && pw != "":
 		return config{}, fmt.Errorf("set either %s or %s, not both (an API key is preferred)", SettingAPIKey, SettingPassword)
@@ -130,6 +143,39 @@ func parseSettings(s map[string]string) (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// maxSecretFile bounds what a secret file may hold: a key or password, not
+// a file someone pointed at by mistake.
+const maxSecretFile = 4096
+
+// secretSetting returns the secret set inline under key or in the file named
+// under fileKey (secrets kept out of the config file), not both.
+func secretSetting(s map[string]string, key, fileKey string) (string, error) {
+	inline, path := s[key], strings.TrimSpace(s[fileKey])
+	if path == "" {
+		return inline, nil
+	}
+	if inline != "" {
+		return "", fmt.Errorf("set either %s or %s, not both", key, fileKey)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("setting %s: %w (the installer writes it; re-run it or fix the path)", fileKey, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("setting %s: read %s: %w", fileKey, path, err)
+	}
+	if len(data) > maxSecretFile {
+		return "", fmt.Errorf("setting %s: %s is larger than %d bytes: it should hold only the secret", fileKey, path, maxSecretFile)
+	}
+	secret := strings.TrimRight(string(data), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("setting %s: %s is empty", fileKey, path)
+	}
+	return secret, nil
 }
 
 func splitList(s string) []string {
