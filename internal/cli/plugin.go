@@ -33,7 +33,7 @@ binary matches the plugin manifest written by the installer.
 Built-in plugins ship inside this binary and run as 'switchboard plugin serve
 NAME'; third-party plugins are separate binaries in the plugin directory.`,
 	}
-	cmd.AddCommand(newPluginListCommand(app), newPluginServeCommand(app))
+	cmd.AddCommand(newPluginListCommand(app), newPluginServeCommand(app), newPluginDescribeCommand(app))
 	return cmd
 }
 

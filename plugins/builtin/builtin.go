@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/switchboard-dev/switchboard/plugins"
+	"github.com/switchboard-dev/switchboard/plugins/asterisk"
 	"github.com/switchboard-dev/switchboard/plugins/odoo"
 )
 
@@ -26,6 +27,8 @@ type Plugin struct {
 // all lists the built-in plugins. The Asterisk and Odoo adapters and the
 // support channels add their entry here when they land.
 var all = []Plugin{
+	{Name: "asterisk", Kind: plugins.KindIntegration, Summary: "Asterisk PBX over ARI: version, endpoints, live channels",
+		New: func() any { return asterisk.New(plugins.NewLogger("asterisk")) }},
 	{Name: odoo.Name, Kind: plugins.KindIntegration, Summary: "Odoo over XML-RPC or JSON-2: version, edition, vendor modules, active users",
 		New: func() any { return odoo.New(plugins.NewLogger(odoo.Name)) }},
 }
