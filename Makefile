@@ -16,7 +16,7 @@ STATICCHECK        := $(BIN)/staticcheck
 PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 
-.PHONY: all build test fmt-check vet staticcheck unit lint bench demo generate docs fuzz clean
+.PHONY: all build test fmt-check vet staticcheck unit lint bench demo generate docs fuzz package clean
 
 all: build
 
@@ -73,6 +73,33 @@ docs:
 FUZZTIME ?= 30s
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
+
+## package: .deb and .rpm of switchboard (linux/PACKAGE_ARCH) into dist/. nfpm is
+## used as a library (internal/packaging), pinned in go.mod at NFPM_VERSION.
+## Serve dist/ with 'switchboard registry serve --packages dist'.
+NFPM_VERSION       := v2.46.3
+PACKAGE_ARCH       ?= $(shell $(GO) env GOARCH)
+PACKAGE_MAINTAINER ?= Switchboard maintainers <packages@switchboard.example>
+PACKAGE_LICENSE    ?= Proprietary
+DIST               := $(CURDIR)/dist
+PACKAGE_STAGE      := $(DIST)/.stage
+package: build
+	@grep -q 'github.com/goreleaser/nfpm/v2 $(NFPM_VERSION)' go.mod || { echo "go.mod does not pin nfpm $(NFPM_VERSION): run go get github.com/goreleaser/nfpm/v2@$(NFPM_VERSION)"; exit 1; }
+	rm -rf $(PACKAGE_STAGE) && mkdir -p $(PACKAGE_STAGE)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PACKAGE_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(PACKAGE_STAGE)/switchboard ./cmd/switchboard
+	$(BIN)/switchboard agent config example > $(PACKAGE_STAGE)/agent.toml.example
+	$(GO) run ./internal/packaging/cmd/mkpackages --out $(DIST) --version "$(VERSION)" --arch $(PACKAGE_ARCH) \
+		--binary $(PACKAGE_STAGE)/switchboard --config-example $(PACKAGE_STAGE)/agent.toml.example --doc README.md \
+		--maintainer "$(PACKAGE_MAINTAINER)" --license "$(PACKAGE_LICENSE)"
+	@if command -v dpkg-deb >/dev/null; then for f in $(DIST)/*.deb; do \
+		list=$$(dpkg-deb -c "$$f") || exit 1; echo "check $$f with dpkg-deb -c"; \
+		for p in ./usr/bin/switchboard ./etc/switchboard/agent.toml.example; do \
+		echo "$$list" | grep -q " $$p$$" || { echo "$$f lacks $$p"; exit 1; }; done; done; fi
+	@if command -v rpm >/dev/null; then for f in $(DIST)/*.rpm; do \
+		list=$$(rpm -qlp "$$f") || exit 1; echo "check $$f with rpm -qlp"; \
+		for p in /usr/bin/switchboard /etc/switchboard/agent.toml.example; do \
+		echo "$$list" | grep -qx "$$p" || { echo "$$f lacks $$p"; exit 1; }; done; done; fi
+	rm -rf $(PACKAGE_STAGE)
 
 clean:
 	rm -rf $(BIN)

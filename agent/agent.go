@@ -67,6 +67,7 @@ type Daemon struct {
 	plugins   PluginSet
 	facts     FactSource
 	hbPoke    chan struct{}
+	sup       *supportState // support tickets (support*.go)
 
 	mu           sync.Mutex
 	cfg          *config.Config
@@ -122,12 +123,15 @@ func Start(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := hclog.New(&hclog.LoggerOptions{
+	log := hclog.NewInterceptLogger(&hclog.LoggerOptions{
 		Name: "agent", Level: hclog.LevelFromString(cfg.Log.Level), Output: opts.LogOutput,
 		JSONFormat: cfg.Log.Format == "json",
 	})
+	// The last warnings and errors go into support tickets' diagnostics.
+	ring := newLogRing(logRingSize)
+	log.RegisterSink(ring)
 	d := &Daemon{opts: opts, log: log, cfg: cfg, startedAt: time.Now(), facts: opts.Facts,
-		hbPoke: make(chan struct{}, 1), interval: DefaultHeartbeatInterval}
+		hbPoke: make(chan struct{}, 1), interval: DefaultHeartbeatInterval, sup: newSupportState(ring)}
 
 	if d.dir, err = state.Open(cfg.StateDir); err != nil {
 		return nil, err
@@ -175,6 +179,7 @@ func Start(opts Options) (*Daemon, error) {
 		d.lic.err = "no licence file yet: it arrives with the activation"
 	}
 	d.loadLink()
+	d.loadTickets()
 
 	d.plugins, err = opts.NewPlugins(cfg.Plugins, log.Named("plugins"))
 	if err != nil {
@@ -210,6 +215,8 @@ func (d *Daemon) Wait(ctx context.Context) error {
 	hbCtx, hbCancel := context.WithCancel(context.Background())
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); d.heartbeats(hbCtx) }()
+	supDone := make(chan struct{})
+	go func() { defer close(supDone); d.supportLoop(hbCtx) }()
 
 	d.log.Info("agent running", "version", buildinfo.Get().Version, "socket", cfg.Socket,
 		"state_dir", cfg.StateDir, "registry", cfg.Registry.URL, "install_id", d.installID(),
@@ -238,6 +245,7 @@ loop:
 	apiCancel()
 	hbCancel()
 	<-hbDone
+	<-supDone
 	d.stopSender()
 
 	deadline := d.config().Outbox.FlushDeadline
@@ -721,9 +729,9 @@ func (d *Daemon) Status(context.Context) localapi.Status {
 	d.sndMu.Lock()
 	snd := d.snd
 	d.sndMu.Unlock()
-	st := localapi.Status{Plugins: d.plugins.Health()}
+	st := localapi.Status{Plugins: d.plugins.Status()}
 	if st.Plugins == nil {
-		st.Plugins = []api.PluginHealth{}
+		st.Plugins = []localapi.PluginStatus{}
 	}
 	if snd != nil {
 		st.Registry = snd.Status()
@@ -768,8 +776,10 @@ var osPID = os.Getpid()
 
 // --- reload --------------------------------------------------------------
 
-// Reload re-reads the configuration file. An invalid file is refused with
-// a logged error naming the key and line; the running configuration stays.
+// Reload re-reads the configuration file and the plugin manifest. An
+// invalid file is refused with a logged error naming the key and line; the
+// running configuration stays. An invalid manifest keeps the running
+// plugins and shows in status as the reload error.
 func (d *Daemon) Reload() {
 	cfg, err := config.Load(d.opts.ConfigPath)
 	d.mu.Lock()
@@ -791,7 +801,7 @@ func (d *Daemon) Reload() {
 	}{
 		{"state_dir", old.StateDir, cfg.StateDir}, {"socket", old.Socket, cfg.Socket},
 		{"outbox.max_records", old.Outbox.MaxRecords, cfg.Outbox.MaxRecords}, {"log.format", old.Log.Format, cfg.Log.Format},
-		{"plugins.dir", old.Plugins.Dir, cfg.Plugins.Dir}, {"plugins.manifest", old.Plugins.Manifest, cfg.Plugins.Manifest},
+		{"plugins.dir", old.Plugins.Dir, cfg.Plugins.Dir},
 	} {
 		if !reflect.DeepEqual(x.old, x.new) {
 			d.log.Warn("changed setting takes effect after a restart", "key", x.key, "running", x.old, "new", x.new)
@@ -824,15 +834,15 @@ func (d *Daemon) Reload() {
 	if cfg.Heartbeat != old.Heartbeat {
 		d.pokeHeartbeats()
 	}
-	if !reflect.DeepEqual(cfg.Plugins.Settings, old.Plugins.Settings) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := d.plugins.Reconfigure(ctx, cfg.Plugins.Settings)
-		cancel()
-		if err != nil {
-			d.log.Error("plugin settings not applied", "error", err)
-		} else {
-			d.log.Info("plugin settings handed to the plugins")
-		}
+	// The manifest is re-read on every reload (the installer changes it
+	// and sends SIGHUP): only new, removed or changed plugins are touched.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = d.plugins.Reconfigure(ctx, cfg.Plugins)
+	cancel()
+	if err != nil {
+		d.mu.Lock()
+		d.reloadErr = "configuration applied, but the plugin manifest was not: " + err.Error()
+		d.mu.Unlock()
 	}
 	d.log.Info("configuration reloaded", "file", d.opts.ConfigPath)
 }

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/switchboard-dev/switchboard/agent/config"
+	"github.com/switchboard-dev/switchboard/agent/localapi"
 	"github.com/switchboard-dev/switchboard/plugins"
 	"github.com/switchboard-dev/switchboard/plugins/host"
 	"github.com/switchboard-dev/switchboard/registry/api"
@@ -23,43 +26,117 @@ import (
 // deadlines) per Integration plugin in the manifest. Settings are the
 // manifest entry's, overridden key by key by the config's [plugins.NAME].
 type HostPlugins struct {
-	log  hclog.Logger
+	log hclog.Logger
+	// reload serialises Reconfigure calls (SIGHUPs in quick succession).
+	reload sync.Mutex
+
 	mu   sync.Mutex
-	sups []*host.Supervisor
-	base map[string]map[string]string // manifest settings per plugin
+	sups []*host.Supervisor // sorted by name
 	// refused lists entries the host would not even supervise.
 	refused []api.PluginHealth
 }
 
 // NewHostPlugins starts the Integration plugins of the manifest at
-// cfg.Manifest. A missing manifest means no plugins. A plugin that cannot
-// start is reported unhealthy; it never stops the agent.
+// cfg.Manifest. A missing manifest means no plugins until a reload finds
+// one. A plugin that cannot start is reported unhealthy; it never stops the
+// agent.
 func NewHostPlugins(cfg config.Plugins, log hclog.Logger) (PluginSet, error) {
-	m, err := host.LoadManifest(cfg.Manifest)
-	if errors.Is(err, fs.ErrNotExist) {
-		log.Info("no plugin manifest; running without plugins", "manifest", cfg.Manifest)
-		return NoPlugins{}, nil
-	}
+	h := &HostPlugins{log: log}
+	m, err := loadManifest(cfg.Manifest, log)
 	if err != nil {
 		return nil, fmt.Errorf("plugins.manifest: %w", err)
 	}
-	h := &HostPlugins{log: log, base: map[string]map[string]string{}}
+	h.apply(context.Background(), m, cfg.Settings)
+	return h, nil
+}
+
+// loadManifest reads the manifest; a missing file is an empty manifest.
+func loadManifest(path string, log hclog.Logger) (*host.Manifest, error) {
+	m, err := host.LoadManifest(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Info("no plugin manifest; running without plugins", "manifest", path)
+		return host.NewManifest(), nil
+	}
+	return m, err
+}
+
+// Reconfigure implements PluginSet.
+func (h *HostPlugins) Reconfigure(ctx context.Context, cfg config.Plugins) error {
+	m, err := loadManifest(cfg.Manifest, h.log)
+	if err != nil {
+		h.log.Error("plugin manifest not reloaded; the running plugins are kept", "error", err)
+		return fmt.Errorf("plugins.manifest: %w", err)
+	}
+	h.apply(ctx, m, cfg.Settings)
+	return nil
+}
+
+// apply makes the running supervisors match the Integration entries of m
+// with settings merged in. Removed plugins are stopped (within ctx), new
+// ones started, changed ones restarted; unchanged ones are not touched.
+func (h *HostPlugins) apply(ctx context.Context, m *host.Manifest, settings map[string]map[string]string) {
+	h.reload.Lock()
+	defer h.reload.Unlock()
+	want := map[string]host.Entry{}
 	for _, e := range m.Plugins {
 		if e.Kind != plugins.KindIntegration {
 			continue // support channels are hosted by the registry
 		}
-		h.base[e.Name] = maps.Clone(e.Settings)
-		e.Settings = merged(e.Settings, cfg.Settings[e.Name])
-		sup, err := host.NewSupervisor(e, host.Options{Logger: log.Named(e.Name)})
+		e.Settings = merged(e.Settings, settings[e.Name])
+		want[e.Name] = e
+	}
+
+	h.mu.Lock()
+	var keep, gone []*host.Supervisor
+	for _, s := range h.sups {
+		if _, ok := want[s.Name()]; ok {
+			keep = append(keep, s)
+		} else {
+			gone = append(gone, s)
+		}
+	}
+	h.sups = keep // removed plugins vanish from status at once
+	h.mu.Unlock()
+
+	for _, s := range gone {
+		h.log.Info("plugin no longer in the manifest; stopping it", "plugin", s.Name())
+		if err := s.Stop(ctx); err != nil {
+			h.log.Warn("plugin did not stop in time; it is killed in the background", "plugin", s.Name(), "error", err)
+		}
+	}
+	running := map[string]*host.Supervisor{}
+	for _, s := range keep {
+		running[s.Name()] = s
+	}
+	var refused []api.PluginHealth
+	var added []*host.Supervisor
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		e := want[name]
+		if s, ok := running[name]; ok {
+			changed, err := s.UpdateEntry(e)
+			switch {
+			case err != nil:
+				h.log.Error("plugin entry not applied", "plugin", name, "error", err)
+			case changed:
+				h.log.Info("plugin entry or settings changed; restarting it", "plugin", name)
+			}
+			continue
+		}
+		sup, err := host.NewSupervisor(e, host.Options{Logger: h.log.Named(e.Name)})
 		if err != nil {
-			log.Error("plugin refused", "plugin", e.Name, "error", err)
-			h.refused = append(h.refused, api.PluginHealth{Name: e.Name, State: string(host.StateRefused), Detail: err.Error()})
+			h.log.Error("plugin refused", "plugin", e.Name, "error", err)
+			refused = append(refused, api.PluginHealth{Name: e.Name, State: string(host.StateRefused), Detail: err.Error()})
 			continue
 		}
 		sup.Start()
-		h.sups = append(h.sups, sup)
+		added = append(added, sup)
+		h.log.Info("plugin started", "plugin", e.Name, "path", e.Path)
 	}
-	return h, nil
+	h.mu.Lock()
+	h.sups = append(h.sups, added...)
+	slices.SortFunc(h.sups, func(a, b *host.Supervisor) int { return strings.Compare(a.Name(), b.Name()) })
+	h.refused = refused
+	h.mu.Unlock()
 }
 
 func merged(base, over map[string]string) map[string]string {
@@ -90,9 +167,31 @@ func health(st host.Status) api.PluginHealth {
 
 // Health implements PluginSet.
 func (h *HostPlugins) Health() []api.PluginHealth {
+	h.mu.Lock()
 	out := append([]api.PluginHealth(nil), h.refused...)
+	h.mu.Unlock()
 	for _, s := range h.supervisors() {
 		out = append(out, health(s.Status()))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Status implements PluginSet.
+func (h *HostPlugins) Status() []localapi.PluginStatus {
+	h.mu.Lock()
+	out := make([]localapi.PluginStatus, 0, len(h.refused)+len(h.sups))
+	for _, r := range h.refused {
+		out = append(out, localapi.PluginStatus{PluginHealth: r})
+	}
+	h.mu.Unlock()
+	for _, s := range h.supervisors() {
+		st := s.Status()
+		ps := localapi.PluginStatus{PluginHealth: health(st), PID: st.PID, Since: st.Since, Restarts: st.Restarts}
+		if o := st.LastOutage; o != nil {
+			ps.LastOutage = &localapi.PluginOutage{Start: o.Start, End: o.End, Reason: o.Reason}
+		}
+		out = append(out, ps)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -120,7 +219,9 @@ func (h *HostPlugins) Observe(ctx context.Context) Observation {
 		}()
 	}
 	wg.Wait()
+	h.mu.Lock()
 	obs := Observation{Seats: map[string]int64{}, Plugins: append([]api.PluginHealth(nil), h.refused...)}
+	h.mu.Unlock()
 	for i, s := range sups {
 		ph := health(s.Status())
 		if a := answers[i]; a.err != nil {
@@ -137,17 +238,6 @@ func (h *HostPlugins) Observe(ctx context.Context) Observation {
 		obs.Plugins = append(obs.Plugins, ph)
 	}
 	return obs
-}
-
-// Reconfigure implements PluginSet: only plugins whose merged settings
-// changed are restarted (host.Supervisor.Update compares them).
-func (h *HostPlugins) Reconfigure(_ context.Context, settings map[string]map[string]string) error {
-	for _, s := range h.supervisors() {
-		if s.Update(merged(h.base[s.Name()], settings[s.Name()])) {
-			h.log.Info("plugin settings changed; restarting it", "plugin", s.Name())
-		}
-	}
-	return nil
 }
 
 // ApplyPartnerLink implements PluginSet.

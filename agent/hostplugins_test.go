@@ -20,8 +20,10 @@ func TestHostPluginsWithoutManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := ps.(NoPlugins); !ok {
-		t.Fatalf("want NoPlugins, got %T", ps)
+	defer ps.Close()
+	// No plugins now; the set stays a host so a reload can add some later.
+	if _, ok := ps.(*HostPlugins); !ok || len(ps.Health()) != 0 || len(ps.Status()) != 0 {
+		t.Fatalf("want an empty *HostPlugins, got %T %+v", ps, ps.Health())
 	}
 }
 
@@ -65,5 +67,70 @@ func TestHostPluginsChecksumMismatchIsUnhealthyNotFatal(t *testing.T) {
 	obs := ps.Observe(ctx)
 	if len(obs.Plugins) != 1 || obs.Plugins[0].Healthy || len(obs.Products) != 0 {
 		t.Fatalf("observation %+v", obs)
+	}
+}
+
+// TestHostPluginsReconfigureManifest: a reload re-reads the manifest; an
+// invalid one keeps the running set, a missing entry is stopped, a new one
+// is supervised. (The real-process test in plugin_process_test.go checks
+// PIDs: unchanged plugins keep running, changed ones restart.)
+func TestHostPluginsReconfigureManifest(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "fake-plugin")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "plugins.json")
+	save := func(names ...string) {
+		t.Helper()
+		m := host.NewManifest()
+		for _, n := range names {
+			if err := m.Put(host.Entry{Name: n, Kind: plugins.KindIntegration, Path: exe, SHA256: strings.Repeat("0", 64)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.Save(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(ps PluginSet) string {
+		var n []string
+		for _, h := range ps.Status() {
+			n = append(n, h.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	save("alpha", "beta")
+	cfg := config.Plugins{Manifest: path}
+	ps, err := NewHostPlugins(cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	if got := names(ps); got != "alpha,beta" {
+		t.Fatalf("plugins %q", got)
+	}
+	ctx := context.Background()
+	if err := os.WriteFile(path, []byte(`{"version": 1, "plugins": [{"name": "x"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Reconfigure(ctx, cfg); err == nil || !strings.Contains(err.Error(), "plugins.manifest") {
+		t.Fatalf("broken manifest: %v", err)
+	}
+	if got := names(ps); got != "alpha,beta" {
+		t.Fatalf("after a broken manifest: %q", got)
+	}
+	save("beta", "gamma")
+	if err := ps.Reconfigure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(ps); got != "beta,gamma" {
+		t.Fatalf("after the new manifest: %q", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Reconfigure(ctx, cfg); err != nil || names(ps) != "" {
+		t.Fatalf("manifest removed: %v %q", err, names(ps))
 	}
 }

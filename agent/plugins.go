@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/switchboard-dev/switchboard/agent/config"
+	"github.com/switchboard-dev/switchboard/agent/localapi"
 	"github.com/switchboard-dev/switchboard/internal/buildinfo"
 	"github.com/switchboard-dev/switchboard/registry/api"
 )
@@ -35,12 +36,17 @@ type PluginSet interface {
 	// unhealthy, never waited for.
 	Observe(ctx context.Context) Observation
 	// Health returns each plugin's last known health without calling the
-	// plugins (for the status API, which must answer at once).
+	// plugins (for heartbeats and faults, which must not wait).
 	Health() []api.PluginHealth
-	// Reconfigure hands over the [plugins.NAME] settings after a reload:
-	// plugins whose settings changed are restarted, the others keep
-	// running. Settings of plugins that are not installed are ignored.
-	Reconfigure(ctx context.Context, settings map[string]map[string]string) error
+	// Status is Health with the process details the local status API
+	// shows: PID, restarts, last outage.
+	Status() []localapi.PluginStatus
+	// Reconfigure applies a reloaded [plugins] configuration: it re-reads
+	// the manifest, starts plugins that are new, stops plugins that are
+	// gone, restarts only plugins whose entry or [plugins.NAME] settings
+	// changed and leaves the others running. An unreadable manifest changes
+	// nothing and is returned as the error.
+	Reconfigure(ctx context.Context, cfg config.Plugins) error
 	// ApplyPartnerLink asks the Integration plugins to write the partner
 	// code into their product once the registry confirmed the link.
 	ApplyPartnerLink(ctx context.Context, code, tier string) error
@@ -61,8 +67,11 @@ func (NoPlugins) Observe(context.Context) Observation { return Observation{} }
 // Health implements PluginSet.
 func (NoPlugins) Health() []api.PluginHealth { return nil }
 
+// Status implements PluginSet.
+func (NoPlugins) Status() []localapi.PluginStatus { return nil }
+
 // Reconfigure implements PluginSet.
-func (NoPlugins) Reconfigure(context.Context, map[string]map[string]string) error { return nil }
+func (NoPlugins) Reconfigure(context.Context, config.Plugins) error { return nil }
 
 // ApplyPartnerLink implements PluginSet.
 func (NoPlugins) ApplyPartnerLink(context.Context, string, string) error { return nil }

@@ -19,6 +19,9 @@ type Config struct {
 	Listen string `toml:"listen"`
 	// PublicURL is how installs reach the registry, used in download links.
 	PublicURL string `toml:"public_url"`
+	// PackagesDir holds the .deb and .rpm packages the download page links
+	// and the installer script downloads; empty publishes none.
+	PackagesDir string `toml:"packages"`
 
 	// HeartbeatInterval is the interval installs are told to report at.
 	HeartbeatInterval Duration `toml:"heartbeat_interval"`
@@ -52,6 +55,11 @@ type Config struct {
 	IdleTimeout       Duration `toml:"idle_timeout"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+
+	// Support routes and delivers support tickets (support_config.go).
+	Support SupportConfig `toml:"support"`
+	// Payments: webhook secrets and the commission policy (payments_config.go).
+	Payments PaymentsConfig `toml:"payments"`
 
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time `toml:"-"`
@@ -156,6 +164,8 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Support = c.Support.withDefaults()
+	c.Payments = c.Payments.withDefaults()
 	return c
 }
 
@@ -183,5 +193,12 @@ func (c Config) Validate() error {
 	if c.MaxBatchReports < 1 {
 		errs = append(errs, fmt.Errorf("max batch size %d: use at least 1", c.MaxBatchReports))
 	}
+	if c.PackagesDir != "" {
+		if fi, err := os.Stat(c.PackagesDir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("packages directory %s is not a readable directory: create it (make package writes dist/) or fix --packages", c.PackagesDir))
+		}
+	}
+	errs = append(errs, c.Support.validate()...)
+	errs = append(errs, c.Payments.validate()...)
 	return errors.Join(errs...)
 }

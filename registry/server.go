@@ -45,6 +45,9 @@ type Server struct {
 	metrics *metrics
 	mux     *http.ServeMux
 	routes  []Route
+
+	support *supportService  // support tickets (support*.go)
+	pay     *paymentsService // payments, commission ledger, payouts (payments*.go)
 }
 
 // Route is one registered endpoint.
@@ -81,6 +84,12 @@ func New(cfg Config, st store.Store, keys *KeySet, adminToken string, log hclog.
 		metrics:     newMetrics(),
 		mux:         http.NewServeMux(),
 	}
+	s.support = newSupportService(s)
+	pay, err := newPaymentsService(s)
+	if err != nil {
+		return nil, err
+	}
+	s.pay = pay
 	s.register()
 	return s, nil
 }
@@ -136,6 +145,37 @@ func (s *Server) register() {
 		{Method: "POST", Path: adminapi.PathInstallMove, Admin: true, handler: s.handleMoveInstall},
 		{Method: "GET", Path: adminapi.PathInstallSeqs, Admin: true, handler: s.handleInstallSeqs},
 		{Method: "GET", Path: adminapi.PathInstallReports, Admin: true, handler: s.handleInstallReports},
+		// Support tickets (support.go).
+		{Method: "POST", Path: api.PathTickets, handler: s.handleOpenTicket},
+		{Method: "GET", Path: api.PathTickets, handler: s.handleInstallTickets},
+		{Method: "POST", Path: api.PathTicketNotes, handler: s.handleTicketNote},
+		{Method: "GET", Path: adminapi.PathTickets, Admin: true, handler: s.handleAdminTickets},
+		{Method: "GET", Path: adminapi.PathTicket, Admin: true, handler: s.handleAdminTicket},
+		{Method: "POST", Path: adminapi.PathTicketRoute, Admin: true, handler: s.handleAdminRouteTicket},
+		{Method: "PUT", Path: adminapi.PathPartnerChannel, Admin: true, handler: s.handlePutChannel},
+		{Method: "GET", Path: adminapi.PathPartnerChannel, Admin: true, handler: s.handleGetChannel},
+		{Method: "DELETE", Path: adminapi.PathPartnerChannel, Admin: true, handler: s.handleDeleteChannel},
+		{Method: "GET", Path: adminapi.PathSupportStatus, Admin: true, handler: s.handleSupportStatus},
+		// Download page, installer scripts and packages (download.go).
+		{Method: "GET", Path: PathDownload, handler: s.handleDownloadPage},
+		{Method: "GET", Path: PathReferralLink, handler: s.handleDownloadPage},
+		{Method: "GET", Path: PathInstallScript, handler: s.handleInstallScript},
+		{Method: "GET", Path: PathNamedInstaller, handler: s.handleNamedInstaller},
+		{Method: "GET", Path: PathPackage, handler: s.handlePackage},
+		// Payments, attribution, payouts and statements (payments*.go, attribution.go).
+		{Method: "POST", Path: adminapi.PathPaymentWebhook, handler: s.handlePaymentWebhook},
+		{Method: "POST", Path: adminapi.PathStripeWebhook, handler: s.handleStripeWebhook},
+		{Method: "POST", Path: adminapi.PathPaymentImport, Admin: true, handler: s.handlePaymentImport},
+		{Method: "POST", Path: adminapi.PathSignups, Admin: true, handler: s.handleCustomerSignup},
+		{Method: "GET", Path: adminapi.PathCustomer, Admin: true, handler: s.handleGetCustomer},
+		{Method: "POST", Path: adminapi.PathCustomerLink, Admin: true, handler: s.handleLinkCustomer},
+		{Method: "POST", Path: adminapi.PathCustomerMove, Admin: true, handler: s.handleMoveCustomer},
+		{Method: "POST", Path: adminapi.PathPayoutRuns, Admin: true, handler: s.handlePayoutRun},
+		{Method: "GET", Path: adminapi.PathPayoutBatch, Admin: true, handler: s.handlePayoutBatch},
+		{Method: "POST", Path: adminapi.PathPayoutResults, Admin: true, handler: s.handlePayoutResults},
+		{Method: "GET", Path: adminapi.PathLedgerCheck, Admin: true, handler: s.handleLedgerCheck},
+		{Method: "GET", Path: adminapi.PathLedgerBalances, Admin: true, handler: s.handleLedgerBalances},
+		{Method: "GET", Path: adminapi.PathStatement, Admin: true, handler: s.handleStatement},
 	} {
 		s.routes = append(s.routes, r)
 		s.mux.Handle(r.Method+" "+r.Path, s.wrap(r))
@@ -194,6 +234,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Support delivery stops after the HTTP server: see the end of Run.
+	supportCtx, stopSupport := context.WithCancel(context.Background())
+	supportDone := make(chan struct{})
+	go func() { defer close(supportDone); s.support.run(supportCtx) }()
+	defer func() { stopSupport(); <-supportDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -44,6 +44,14 @@ type Config struct {
 	Heartbeat Heartbeat
 	Plugins   Plugins
 	Log       Log
+	Support   Support
+}
+
+// Support tunes support tickets.
+type Support struct {
+	// AutoTicketAfter opens one ticket for an Integration plugin that stays
+	// unhealthy this long (0: never); its recovery is noted on the ticket.
+	AutoTicketAfter time.Duration
 }
 
 // Registry says where reports go.
@@ -141,6 +149,9 @@ type raw struct {
 		Level  *string `toml:"level"`
 		Format *string `toml:"format"`
 	} `toml:"log"`
+	Support struct {
+		AutoTicketAfter *string `toml:"auto_ticket_after"`
+	} `toml:"support"`
 }
 
 // Load reads and checks the file at path.
@@ -333,6 +344,14 @@ func (p *parser) build(c *Config, r *raw, md toml.MetaData) error {
 
 	if err := p.plugins(c, r, md); err != nil {
 		return err
+	}
+
+	if v := r.Support.AutoTicketAfter; v != nil && *v != "" && *v != "0" {
+		d, err := time.ParseDuration(*v)
+		if err != nil || d < time.Second || d > 30*24*time.Hour {
+			return p.errf("support.auto_ticket_after", "must be a duration between 1s and 720h (e.g. \"30m\"), or \"\" to never open tickets by itself; got %q", *v)
+		}
+		c.Support.AutoTicketAfter = d
 	}
 
 	c.Log.Level = "info"

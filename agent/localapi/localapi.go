@@ -35,14 +35,36 @@ const (
 
 // Status is everything `switchboard status` shows.
 type Status struct {
-	Agent     AgentInfo          `json:"agent"`
-	Install   InstallInfo        `json:"install"`
-	Licence   LicenceInfo        `json:"licence"`
-	Partner   PartnerInfo        `json:"partner"`
-	Registry  sender.Status      `json:"registry"`
-	Outbox    OutboxInfo         `json:"outbox"`
-	Heartbeat HeartbeatInfo      `json:"heartbeat"`
-	Plugins   []api.PluginHealth `json:"plugins"`
+	Agent     AgentInfo      `json:"agent"`
+	Install   InstallInfo    `json:"install"`
+	Licence   LicenceInfo    `json:"licence"`
+	Partner   PartnerInfo    `json:"partner"`
+	Registry  sender.Status  `json:"registry"`
+	Outbox    OutboxInfo     `json:"outbox"`
+	Heartbeat HeartbeatInfo  `json:"heartbeat"`
+	Plugins   []PluginStatus `json:"plugins"`
+}
+
+// PluginStatus is one plugin's health as heartbeats report it, plus what
+// only the local operator needs: the process, its restarts and its last
+// outage (a crash or hang, until it ran again).
+type PluginStatus struct {
+	api.PluginHealth
+	// PID of the running plugin process, 0 when none runs.
+	PID int `json:"pid,omitempty"`
+	// Since is when the plugin entered State.
+	Since time.Time `json:"since,omitzero"`
+	// Restarts counts starts after the first one.
+	Restarts int `json:"restarts"`
+	// LastOutage is the most recent crash or hang; End is zero while it lasts.
+	LastOutage *PluginOutage `json:"last_outage,omitempty"`
+}
+
+// PluginOutage is a stretch of time a plugin that had been running was not.
+type PluginOutage struct {
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end,omitzero"`
+	Reason string    `json:"reason"`
 }
 
 // AgentInfo describes the daemon process.
@@ -219,9 +241,10 @@ func Handler(a Agent) http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, ans)
 	})
+	registerTickets(mux, a)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case PathStatus, PathMetrics, PathLink:
+		case PathStatus, PathMetrics, PathLink, PathTickets:
 			writeErr(w, &Error{HTTPStatus: 405, Code: api.CodeMalformed, Message: "method " + r.Method + " not allowed on " + r.URL.Path})
 			return
 		}
@@ -279,7 +302,7 @@ func Metrics(s Status, now time.Time) string {
 	}
 	if len(s.Plugins) > 0 {
 		fmt.Fprintf(&b, "# HELP switchboard_agent_plugin_healthy Whether a plugin reports healthy.\n# TYPE switchboard_agent_plugin_healthy gauge\n")
-		ps := append([]api.PluginHealth(nil), s.Plugins...)
+		ps := append([]PluginStatus(nil), s.Plugins...)
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
 		for _, p := range ps {
 			fmt.Fprintf(&b, "switchboard_agent_plugin_healthy%s %g\n", labelSet([]string{"plugin", p.Name}), bool01(p.Healthy))

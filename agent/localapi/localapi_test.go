@@ -21,7 +21,7 @@ type stubAgent struct{ links []string }
 func (s *stubAgent) Status(context.Context) Status {
 	return Status{Licence: LicenceInfo{State: "grace", Licensed: true},
 		Outbox:  OutboxInfo{Stats: outbox.Stats{Depth: 3, OldestAt: time.Now().Add(-time.Minute)}},
-		Plugins: []api.PluginHealth{{Name: "odoo", Healthy: false}, {Name: "asterisk", Healthy: true}}}
+		Plugins: []PluginStatus{{PluginHealth: api.PluginHealth{Name: "odoo", Healthy: false}}, {PluginHealth: api.PluginHealth{Name: "asterisk", Healthy: true}}}}
 }
 
 func (s *stubAgent) RequestLink(_ context.Context, code string) (LinkAnswer, error) {

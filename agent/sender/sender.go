@@ -274,6 +274,9 @@ func (s *Sender) step(ctx context.Context) (time.Duration, error) {
 		if head.Kind == outbox.KindLink {
 			s.opts.Hooks.LinkRefused(head.Seq, ae)
 		}
+		if th, ok := s.opts.Hooks.(TicketHooks); ok && head.Kind == outbox.KindSupportTicket {
+			th.TicketRefused(head, ae)
+		}
 		s.mu.Lock()
 		// The registry answered, so it is reachable.
 		s.st.Reachable = true
@@ -404,8 +407,7 @@ func (s *Sender) deliver(ctx context.Context, recs []outbox.Record) error {
 		s.opts.Hooks.Deactivated(head.Seq)
 		return nil
 	case outbox.KindSupportTicket:
-		// registry/api has no support ticket endpoint yet (support issue).
-		return fmt.Errorf("%w: delivery of support tickets (registry/api defines no endpoint for them yet)", errUnsupported)
+		return s.deliverSupport(ctx, id, head)
 	}
 	return fmt.Errorf("%w: record kind %q", errUnsupported, head.Kind)
 }

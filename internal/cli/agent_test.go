@@ -71,7 +71,7 @@ func TestWriteStatus(t *testing.T) {
 		Outbox: localapi.OutboxInfo{Stats: outbox.Stats{Depth: 12, MaxRecords: 10000, DeadLetters: 1}, OldestAgeSeconds: 3600,
 			RecentDead: []localapi.DeadSummary{{Seq: 9, Kind: outbox.KindLink, Reason: "HTTP 409 already_linked"}}},
 		Heartbeat: localapi.HeartbeatInfo{IntervalSeconds: 3600, LastAt: now.Add(-time.Minute)},
-		Plugins:   []api.PluginHealth{{Name: "asterisk", Healthy: false, State: "restarting", Detail: "crashed"}},
+		Plugins:   []localapi.PluginStatus{{PluginHealth: api.PluginHealth{Name: "asterisk", Healthy: false, State: "restarting", Detail: "crashed"}}},
 	}
 	var b bytes.Buffer
 	if err := writeStatus(&b, st, now); err != nil {

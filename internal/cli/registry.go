@@ -54,19 +54,26 @@ the admin token from SWITCHBOARD_ADMIN_TOKEN (or --registry / --token /
 		newRegistryKeysCommand(app),
 		newRegistryPartnerCommand(app, staff),
 		newRegistryInstallsCommand(app, staff),
+		newRegistrySupportCommand(app, staff),
+		newRegistryPaymentsCommand(app, staff),
+		newRegistryPayoutsCommand(app, staff),
+		newRegistryLedgerCommand(app, staff),
+		newRegistryStatementCommand(app, staff),
 	)
 	return cmd
 }
 
 func newRegistryServeCommand(app *App) *cobra.Command {
-	var dataDir, listen, configPath, publicURL string
+	var dataDir, listen, configPath, publicURL, packagesDir string
 	cfg := registry.DefaultConfig()
 	var hb, stale, dead, validity, grace, shutdown time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry service",
 		Long: `Run the registry: HTTP/JSON API under /v1 (see registry/openapi.yaml),
-Prometheus metrics at /metrics, liveness at /healthz.
+Prometheus metrics at /metrics, liveness at /healthz, and the download page
+partners link to at /download?ref=CODE (or /r/CODE) with the installer
+script and the packages of --packages DIR.
 
 On first start the data directory gets the store (registry.db), an admin
 token (admin.token, mode 0600) and a vendor licence-signing key
@@ -79,7 +86,7 @@ heartbeats share one commit. SIGTERM or Ctrl-C stops accepting, finishes
 in-flight requests and their commits, and exits. SIGHUP reloads the signing
 keys after 'registry keys rotate'.
 
-A TOML --config file may set: data, listen, public_url, heartbeat_interval,
+A TOML --config file may set: data, listen, public_url, packages, heartbeat_interval,
 stale_after, dead_after, licence_validity, licence_grace, max_body_bytes,
 max_batch_reports, signups_per_hour, signup_burst, activations_per_second,
 activation_burst, read_header_timeout, read_timeout, write_timeout,
@@ -106,6 +113,9 @@ idle_timeout, shutdown_timeout. Flags given on the command line win.`,
 			if f.Changed("public-url") {
 				cfg.PublicURL = publicURL
 			}
+			if f.Changed("packages") {
+				cfg.PackagesDir = packagesDir
+			}
 			for name, dst := range map[string]struct {
 				d *registry.Duration
 				v time.Duration
@@ -129,6 +139,7 @@ idle_timeout, shutdown_timeout. Flags given on the command line win.`,
 	f.StringVar(&listen, "listen", cfg.Listen, "address to listen on; port 0 picks a free port")
 	f.StringVar(&configPath, "config", "", "TOML config file")
 	f.StringVar(&publicURL, "public-url", "", "URL installs reach the registry at (default: http://<listen address>)")
+	f.StringVar(&packagesDir, "packages", "", "directory of .deb/.rpm packages (from 'make package') that the download page links and /install.sh installs")
 	f.DurationVar(&hb, "heartbeat-interval", cfg.HeartbeatInterval.D(), "heartbeat interval installs are told to use")
 	f.DurationVar(&stale, "stale-after", cfg.StaleAfter.D(), "an install with no heartbeat for this long is stale")
 	f.DurationVar(&dead, "dead-after", cfg.DeadAfter.D(), "an install with no heartbeat for this long is dead")
@@ -458,7 +469,7 @@ code people type into the installer.`,
 			return app.render(p, func(w io.Writer) error { return printPartner(w, p) })
 		},
 	}
-	cmd.AddCommand(add, approve, suspend, list, show)
+	cmd.AddCommand(add, approve, suspend, list, show, newPartnerChannelCommand(app, staff))
 	return cmd
 }
 

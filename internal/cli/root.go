@@ -174,6 +174,7 @@ commissions and payouts.
 		newDevCommand(app),
 		newInstallCommand(app),
 		newUninstallCommand(app),
+		newSupportCommand(app),
 	)
 	return root
 }

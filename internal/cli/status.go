@@ -165,7 +165,17 @@ func writeStatus(w io.Writer, st localapi.Status, now time.Time) error {
 		if pl.Detail != "" {
 			line += " — " + pl.Detail
 		}
+		if pl.PID > 0 {
+			line += fmt.Sprintf(" [pid %d]", pl.PID)
+		}
 		p("%s", line)
+		if o := pl.LastOutage; o != nil {
+			end := "still out"
+			if !o.End.IsZero() {
+				end = "back after " + o.End.Sub(o.Start).Round(100*time.Millisecond).String()
+			}
+			p("           last outage %s, %s; %d restart(s): %s", o.Start.Local().Format(time.DateTime), end, pl.Restarts, o.Reason)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -11,6 +11,9 @@ import (
 
 	"github.com/switchboard-dev/switchboard/plugins"
 	"github.com/switchboard-dev/switchboard/plugins/asterisk"
+	"github.com/switchboard-dev/switchboard/plugins/channels/email"
+	"github.com/switchboard-dev/switchboard/plugins/channels/odoochannel"
+	"github.com/switchboard-dev/switchboard/plugins/channels/webhook"
 	"github.com/switchboard-dev/switchboard/plugins/odoo"
 )
 
@@ -31,6 +34,12 @@ var all = []Plugin{
 		New: func() any { return asterisk.New(plugins.NewLogger("asterisk")) }},
 	{Name: odoo.Name, Kind: plugins.KindIntegration, Summary: "Odoo over XML-RPC or JSON-2: version, edition, vendor modules, active users",
 		New: func() any { return odoo.New(plugins.NewLogger(odoo.Name)) }},
+	{Name: webhook.Name, Kind: plugins.KindSupportChannel, Summary: "support channel: signed JSON POST to a partner's endpoint",
+		New: func() any { return webhook.New(plugins.NewLogger(webhook.Name)) }},
+	{Name: email.Name, Kind: plugins.KindSupportChannel, Summary: "support channel: e-mail over SMTP (STARTTLS, AUTH) with the diagnostics attached",
+		New: func() any { return email.New(plugins.NewLogger(email.Name)) }},
+	{Name: odoochannel.BuiltinName, Kind: plugins.KindSupportChannel, Summary: "support channel: helpdesk ticket (or project task) in a partner's Odoo",
+		New: func() any { return odoochannel.New(plugins.NewLogger(odoochannel.BuiltinName)) }},
 }
 
 // All returns the built-in plugins sorted by name.

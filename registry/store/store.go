@@ -318,6 +318,11 @@ type Store interface {
 	// ListEvents returns an install's audit trail, oldest first.
 	ListEvents(ctx context.Context, id string) ([]Event, error)
 
+	// TicketStore: support tickets and partners' support channels (tickets.go).
+	TicketStore
+	// LedgerStore: payments journal, customer links, clicks (ledger.go).
+	LedgerStore
+
 	// Close finishes pending commits and releases the store.
 	Close() error
 }
