@@ -191,8 +191,27 @@ func Start(opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	// An install linked at activation (by the installer) has never told
+	// its products; plugins that are not up yet catch up with a heartbeat.
+	d.showPartnerLink(d.install.Partner)
 	ok = true
 	return d, nil
+}
+
+// showPartnerLink asks the Integration plugins to write the partner code
+// into their products, in the background. The plugin set remembers the
+// link and retries with later heartbeats where it could not be applied.
+func (d *Daemon) showPartnerLink(p *api.PartnerRef) {
+	if p == nil || p.Code == "" {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.plugins.ApplyPartnerLink(ctx, p.Code, p.Tier); err != nil {
+			d.log.Info("plugins will show the partner link once they are up", "code", p.Code, "detail", err)
+		}
+	}()
 }
 
 // Wait serves until a stop signal or ctx ends, then shuts down.
@@ -579,6 +598,7 @@ func (h hooks) Activated(resp api.ActivationResponse) error {
 	}
 	d.mu.Unlock()
 	d.log.Info("install activated", "install_id", resp.InstallID, "partner", partnerCode(resp.Partner), "note", resp.LinkNote)
+	d.showPartnerLink(resp.Partner)
 	if resp.Licence != "" {
 		d.adoptLicence(resp.Licence, "activation")
 	}
@@ -636,13 +656,7 @@ func (h hooks) Linked(seq uint64, resp api.LinkResponse) {
 	}
 	d.mu.Unlock()
 	d.log.Info("install linked to partner", "code", p.Code, "tier", p.Tier)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := d.plugins.ApplyPartnerLink(ctx, p.Code, p.Tier); err != nil {
-			d.log.Warn("plugins could not show the partner link in the product", "error", err)
-		}
-	}()
+	d.showPartnerLink(&p)
 }
 
 func (h hooks) LinkRefused(seq uint64, e *sender.APIError) {

@@ -34,7 +34,14 @@ type HostPlugins struct {
 	sups []*host.Supervisor // sorted by name
 	// refused lists entries the host would not even supervise.
 	refused []api.PluginHealth
+	// link is the partner link the products should show; linkedPID holds,
+	// per plugin, the process that last wrote it. A plugin started or
+	// restarted since (another PID) is told again on the next Observe.
+	link      *partnerLink
+	linkedPID map[string]int
 }
+
+type partnerLink struct{ code, tier string }
 
 // NewHostPlugins starts the Integration plugins of the manifest at
 // cfg.Manifest. A missing manifest means no plugins until a reload finds
@@ -219,6 +226,7 @@ func (h *HostPlugins) Observe(ctx context.Context) Observation {
 		}()
 	}
 	wg.Wait()
+	h.catchUpPartnerLink(ctx, sups)
 	h.mu.Lock()
 	obs := Observation{Seats: map[string]int64{}, Plugins: append([]api.PluginHealth(nil), h.refused...)}
 	h.mu.Unlock()
@@ -240,17 +248,66 @@ func (h *HostPlugins) Observe(ctx context.Context) Observation {
 	return obs
 }
 
-// ApplyPartnerLink implements PluginSet.
+// ApplyPartnerLink implements PluginSet. The link is remembered: a plugin
+// that could not take it now (not running, product unreachable), or that
+// is restarted or added later, is told again with the next Observe.
 func (h *HostPlugins) ApplyPartnerLink(ctx context.Context, code, tier string) error {
+	h.mu.Lock()
+	h.link, h.linkedPID = &partnerLink{code: code, tier: tier}, map[string]int{}
+	h.mu.Unlock()
+	return h.applyLink(ctx, h.supervisors())
+}
+
+// catchUpPartnerLink tells the plugins whose process has not written the
+// current partner link yet. Failures wait for the next heartbeat.
+func (h *HostPlugins) catchUpPartnerLink(ctx context.Context, sups []*host.Supervisor) {
+	h.mu.Lock()
+	var due []*host.Supervisor
+	if h.link != nil {
+		for _, s := range sups {
+			if st := s.Status(); st.Running() && h.linkedPID[s.Name()] != st.PID {
+				due = append(due, s)
+			}
+		}
+	}
+	h.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	if err := h.applyLink(ctx, due); err != nil {
+		h.log.Warn("plugins could not show the partner link in the product yet; retrying with the next heartbeat", "error", err)
+	}
+}
+
+// applyLink writes the current partner link through each of sups and
+// records which process took it.
+func (h *HostPlugins) applyLink(ctx context.Context, sups []*host.Supervisor) error {
+	h.mu.Lock()
+	link := h.link
+	h.mu.Unlock()
+	if link == nil {
+		return nil
+	}
 	var errs []error
-	for _, s := range h.supervisors() {
+	for _, s := range sups {
+		pid := s.Status().PID
 		in, err := s.Integration()
 		if err == nil {
-			_, err = in.ApplyPartnerLink(ctx, code, tier)
+			var res plugins.LinkResult
+			res, err = in.ApplyPartnerLink(ctx, link.code, link.tier)
+			if err == nil {
+				h.log.Debug("partner link applied", "plugin", s.Name(), "applied", res.Applied, "detail", res.Detail)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+			continue
 		}
+		h.mu.Lock()
+		if h.link == link {
+			h.linkedPID[s.Name()] = pid
+		}
+		h.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -29,3 +29,14 @@ awk '/^pkg: /{pkg=$2} pkg ~ /\/licensing$/ && $1 ~ /^BenchmarkVerify(-[0-9]+)?$/
     echo "registry durable+verified: $("$sb" bench heartbeats --data "$tmp/reg" --duration "$dur" --batch "$batch" --ceiling "$ceiling")"
   done
 )
+# Issue 4: plugin round trip (p50 from the three host benchmarks above, same
+# run), the idle agent with its two built-in plugins against the emulators,
+# and the outbox drain of a 100,000-report backlog into a real registry.
+awk '/^pkg: /{pkg=$2} pkg ~ /\/plugins\/host$/ {for (i=3;i<NF;i++) if ($(i+1)=="p50-µs") {if ($1 ~ /^BenchmarkIntegrationDescribe/) p=$i; if ($1 ~ /^BenchmarkBareGRPCUnix/) g=$i; if ($1 ~ /^BenchmarkInProcessDescribe/) c=$i}} END {if (p && g && c) printf "plugin round trip p50: go-plugin %s µs, bare gRPC unix (in-process server) %s µs, in-process call %s µs\n", p, g, c; else {print "plugin round trip p50: benchmark lines missing" > "/dev/stderr"; exit 1}}' "$bench_out"
+(
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  go build -o "$tmp/switchboard" ./cmd/switchboard
+  go build -o "$tmp/agentbench" ./internal/agentbench/cmd/agentbench
+  "$tmp/agentbench" -switchboard "$tmp/switchboard" idle -duration "${BENCH_IDLE:-10s}"
+  "$tmp/agentbench" -switchboard "$tmp/switchboard" drain -reports 100000
+)

@@ -594,6 +594,14 @@ var hostEnvSkip = []string{
 	"PLUGIN_",
 }
 
+// pluginGCEnv tunes the Go runtime of plugin processes, which idle for
+// years next to the customer's product: a collection at 50% heap growth
+// instead of 100% keeps an idle plugin's heap small, and the soft limit
+// makes a plugin that grows past it collect harder before it costs the
+// server more. Both are soft: a plugin with a larger live heap still runs.
+// A variable set in the host's environment wins.
+var pluginGCEnv = []string{"GOGC=50", "GOMEMLIMIT=64MiB"}
+
 func pluginEnv(lifeline bool) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -605,6 +613,12 @@ func pluginEnv(lifeline bool) []string {
 			}
 		}
 		if !skip {
+			env = append(env, kv)
+		}
+	}
+	for _, kv := range pluginGCEnv {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, set := os.LookupEnv(name); !set {
 			env = append(env, kv)
 		}
 	}
