@@ -113,6 +113,9 @@ func (s *Server) handleCreatePartner(w http.ResponseWriter, r *http.Request) {
 		if err := checkPartnerFields(req.Name, req.Email, req.Payout, req.Listing); err != nil {
 			return err
 		}
+		if err := checkBillingAccount(req.BillingAccount); err != nil {
+			return err
+		}
 		now := s.now()
 		status := store.PartnerPending
 		if req.Approve || req.Tier == store.TierReferral {
@@ -121,6 +124,7 @@ func (s *Server) handleCreatePartner(w http.ResponseWriter, r *http.Request) {
 		p, err := s.createPartner(r.Context(), store.Partner{
 			Name: strings.TrimSpace(req.Name), Email: req.Email, Tier: req.Tier, Status: status,
 			ParentCode: req.ParentCode, Payout: req.Payout, Listing: req.Listing, CreatedAt: now, UpdatedAt: now,
+			BillingAccount: strings.TrimSpace(req.BillingAccount),
 		})
 		if err != nil {
 			return err

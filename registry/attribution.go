@@ -104,7 +104,7 @@ func (ps *paymentsService) signup(ctx context.Context, ev adminapi.SignupEvent) 
 		at = now
 	}
 	if at.After(now.Add(5 * time.Minute)) {
-		return res, errorf(http.StatusBadRequest, api.CodeInvalid, "sign-up time %s is in the future (registry clock %s)", at.Format(time.RFC3339), now.Format(time.RFC3339))
+		return res, errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "sign-up time %s is in the future (registry clock %s)", at.Format(time.RFC3339), now.Format(time.RFC3339))
 	}
 	st := ps.s.store
 	if l, ok, err := st.CustomerLink(ctx, ev.CustomerID); err != nil {
@@ -119,7 +119,7 @@ func (ps *paymentsService) signup(ctx context.Context, ev adminapi.SignupEvent) 
 		return res, nil
 	}
 	if !validVisitorID(ev.VisitorID) {
-		return res, errorf(http.StatusBadRequest, api.CodeInvalid, "visitor_id %q is not a value of the %s cookie this registry sets", ev.VisitorID, ReferralCookie)
+		return res, errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "visitor_id %q is not a value of the %s cookie this registry sets", ev.VisitorID, ReferralCookie)
 	}
 	clicks, err := st.Clicks(ctx, ev.VisitorID)
 	if err != nil {
@@ -209,7 +209,7 @@ func (s *Server) handleLinkCustomer(w http.ResponseWriter, r *http.Request) {
 			}
 			s.log.Info("customer linked by staff", "customer", customer, "payee", l.PayeeCode)
 		} else if len(req.InstallIDs) == 0 {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "give payee_code, install_ids or both")
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "give payee_code, install_ids or both")
 		}
 		view, err := s.customerView(ctx, customer)
 		if err != nil {
@@ -240,7 +240,7 @@ func (s *Server) handleMoveCustomer(w http.ResponseWriter, r *http.Request) {
 		}
 		req.By, req.Why = strings.TrimSpace(req.By), strings.TrimSpace(req.Why)
 		if req.By == "" || req.Why == "" {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "a move needs by (who moves it) and why (the reason): both are recorded")
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "a move needs by (who moves it) and why (the reason): both are recorded")
 		}
 		if err := checkRef("by", req.By); err != nil {
 			return err

@@ -38,31 +38,64 @@ func decodeErrorf(format string, args ...any) error {
 // report, so keeping the report's original bytes would prove nothing,
 // while one decode instead of two halves the ingest cost. Unknown fields
 // are ignored.
+//
+// Batches as agents send them take a hand-written fast path
+// (decode_fast.go); anything outside it goes through encoding/json with
+// the same result.
 func DecodeReportBatch(body []byte, maxReports int) ([]store.IncomingReport, error) {
+	reports, ok := parseBatchFast(body, maxReports)
+	if !ok {
+		var batch api.ReportBatch
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return nil, decodeErrorf("body is not a JSON report batch {\"reports\":[…]}: %v", err)
+		}
+		reports = batch.Reports
+	}
+	return checkReports(reports, maxReports)
+}
+
+// decodeReportBatchSlow is DecodeReportBatch through encoding/json only,
+// the reference the fast path is fuzzed against.
+func decodeReportBatchSlow(body []byte, maxReports int) ([]store.IncomingReport, error) {
 	var batch api.ReportBatch
 	if err := json.Unmarshal(body, &batch); err != nil {
 		return nil, decodeErrorf("body is not a JSON report batch {\"reports\":[…]}: %v", err)
 	}
-	switch n := len(batch.Reports); {
+	return checkReports(batch.Reports, maxReports)
+}
+
+// checkReports checks decoded reports and encodes each canonically. The
+// encodings share one buffer: one allocation per batch, not per report.
+func checkReports(reports []api.Report, maxReports int) ([]store.IncomingReport, error) {
+	switch n := len(reports); {
 	case n == 0:
 		return nil, decodeErrorf("batch has no reports: send at least one")
 	case n > maxReports:
 		return nil, decodeErrorf("batch has %d reports; the limit is %d: split it", n, maxReports)
 	}
-	out := make([]store.IncomingReport, len(batch.Reports))
-	for i, r := range batch.Reports {
-		if err := checkReport(r); err != nil {
+	out := make([]store.IncomingReport, len(reports))
+	buf := make([]byte, 0, 256*len(reports))
+	for i := range reports {
+		r := &reports[i]
+		if err := checkReport(*r); err != nil {
 			return nil, decodeErrorf("report %d (seq %d): %v", i+1, r.Seq, err)
 		}
 		r.At = r.At.UTC()
-		raw, err := json.Marshal(r)
-		if err != nil {
-			return nil, decodeErrorf("report %d (seq %d): %v", i+1, r.Seq, err)
+		start := len(buf)
+		var ok bool
+		if buf, ok = appendReportJSON(buf, r); !ok {
+			raw, err := json.Marshal(r)
+			if err != nil {
+				return nil, decodeErrorf("report %d (seq %d): %v", i+1, r.Seq, err)
+			}
+			buf = append(buf[:start], raw...)
 		}
+		// A full three-index slice: a later append never writes into it.
+		raw := buf[start:len(buf):len(buf)]
 		if len(raw) > maxReportBytes {
 			return nil, decodeErrorf("report %d is %d bytes; the limit is %d", i+1, len(raw), maxReportBytes)
 		}
-		out[i] = store.IncomingReport{Report: r, Raw: raw}
+		out[i] = store.IncomingReport{Report: *r, Raw: raw}
 	}
 	return out, nil
 }

@@ -106,9 +106,9 @@ func (d payeeDirectory) Payee(ctx context.Context, code string) (ledger.Payee, e
 	return payeeOf(p), nil
 }
 
-// payeeOf maps a partner to what the ledger needs. The partner's name is
-// its billing identity and its tax id doubles as VAT id for the
-// self-purchase rule; a PayPal address means PayPal payouts, anything
+// payeeOf maps a partner to what the ledger needs. For the self-purchase
+// rule the partner's billing account is its account, its name its billing
+// identity and its tax id doubles as VAT id; a PayPal address means PayPal payouts, anything
 // else is paid manually.
 func payeeOf(p store.Partner) ledger.Payee {
 	country := p.Payout.TaxCountry
@@ -121,7 +121,7 @@ func payeeOf(p store.Partner) ledger.Payee {
 	}
 	return ledger.Payee{
 		Code: p.Code, Name: p.Name, Tier: ledger.Tier(p.Tier), ParentCode: p.ParentCode,
-		Status: ledger.PayeeStatus(p.Status), Email: p.Email,
+		Status: ledger.PayeeStatus(p.Status), Email: p.Email, AccountID: p.BillingAccount,
 		Billing:     ledger.BillingIdentity{Name: p.Name, VATID: p.Payout.TaxID},
 		PayPalEmail: paypal, TaxDetailsOnFile: strings.TrimSpace(p.Payout.TaxID) != "", Country: country,
 	}
@@ -204,7 +204,7 @@ func ledgerErr(err error) error {
 	case errors.As(err, &he):
 		return err
 	case errors.Is(err, ledger.ErrInvalid):
-		return errorf(http.StatusBadRequest, api.CodeInvalid, "%v", err)
+		return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "%v", err)
 	case errors.Is(err, ledger.ErrConflict), errors.Is(err, ledger.ErrUnknownPayment), errors.Is(err, ledger.ErrAlreadyLinked),
 		errors.Is(err, store.ErrCustomerLinked), errors.Is(err, store.ErrInstallCustomer):
 		return errorf(http.StatusConflict, api.CodeConflict, "%v", err)
@@ -218,14 +218,14 @@ func ledgerErr(err error) error {
 // install): the same rule the ledger applies to its ids.
 func checkRef(what, id string) error {
 	if id == "" {
-		return errorf(http.StatusBadRequest, api.CodeInvalid, "%s is empty", what)
+		return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "%s is empty", what)
 	}
 	if len(id) > 200 {
-		return errorf(http.StatusBadRequest, api.CodeInvalid, "%s is longer than 200 bytes", what)
+		return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "%s is longer than 200 bytes", what)
 	}
 	for _, r := range id {
 		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "%s %q contains control or invalid characters", what, id)
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "%s %q contains control or invalid characters", what, id)
 		}
 	}
 	return nil
@@ -238,10 +238,10 @@ func checkRef(what, id string) error {
 // for an install not yet assigned, for the customer "install:<id>".
 func (ps *paymentsService) preparePayment(ctx context.Context, p *ledger.Payment) error {
 	if p.CustomerID == "" && len(p.InstallIDs) == 0 {
-		return errorf(http.StatusBadRequest, api.CodeInvalid, "payment %s names neither customer_id nor install_ids: give at least one", p.ExternalID)
+		return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "payment %s names neither customer_id nor install_ids: give at least one", p.ExternalID)
 	}
 	if len(p.InstallIDs) > 100 {
-		return errorf(http.StatusBadRequest, api.CodeInvalid, "payment %s names %d installs; at most 100", p.ExternalID, len(p.InstallIDs))
+		return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "payment %s names %d installs; at most 100", p.ExternalID, len(p.InstallIDs))
 	}
 	st := ps.s.store
 	installs := make([]store.Install, 0, len(p.InstallIDs))
@@ -251,7 +251,7 @@ func (ps *paymentsService) preparePayment(ctx context.Context, p *ledger.Payment
 		}
 		in, err := st.GetInstall(ctx, id)
 		if store.IsNotFound(err) {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "payment %s: install %s is not known to this registry; check the id (switchboard registry installs list)", p.ExternalID, id)
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "payment %s: install %s is not known to this registry; check the id (switchboard registry installs list)", p.ExternalID, id)
 		}
 		if err != nil {
 			return err
@@ -390,7 +390,7 @@ func (s *Server) handlePaymentWebhook(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if n != 1 {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "an event carries exactly one of payment, refund or signup; this one has %d", n)
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "an event carries exactly one of payment, refund or signup; this one has %d", n)
 		}
 		switch {
 		case ev.Type == adminapi.EventPayment && ev.Payment != nil:
@@ -412,7 +412,7 @@ func (s *Server) handlePaymentWebhook(w http.ResponseWriter, r *http.Request) {
 			}
 			writeJSON(w, http.StatusOK, res)
 		default:
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "event type %q with this body: use type payment with \"payment\", refund with \"refund\" or signup with \"signup\"", ev.Type)
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "event type %q with this body: use type payment with \"payment\", refund with \"refund\" or signup with \"signup\"", ev.Type)
 		}
 		return nil
 	}()
@@ -436,37 +436,41 @@ func (s *Server) handlePaymentImport(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		ps, err := parsePaymentCSV(body)
+		rows, err := parsePaymentsCSV(body)
 		if err != nil {
 			return err
 		}
 		ctx := r.Context()
-		for i := range ps {
-			if err := s.pay.preparePayment(ctx, &ps[i].Payment); err != nil {
+		for i := range rows.payments {
+			if err := s.pay.preparePayment(ctx, &rows.payments[i].Payment); err != nil {
 				var he *httpError
 				if errors.As(err, &he) {
-					he.msg = fmt.Sprintf("nothing imported: line %d: %s", ps[i].line, he.msg)
+					he.msg = fmt.Sprintf("nothing imported: line %d: %s", rows.payments[i].line, he.msg)
 				}
 				return err
 			}
 		}
-		pays := make([]ledger.Payment, len(ps))
-		for i, p := range ps {
+		pays := make([]ledger.Payment, len(rows.payments))
+		for i, p := range rows.payments {
 			pays[i] = p.Payment
 		}
-		outs, err := s.pay.led.RecordPayments(ctx, pays)
-		if err != nil {
-			return ledgerErr(fmt.Errorf("%w (payment N is data line N of the file)", err))
+		refs := make([]ledger.Refund, len(rows.refunds))
+		for i, rf := range rows.refunds {
+			refs[i] = rf.Refund
 		}
-		res := adminapi.ImportResult{Rows: len(outs), Outcomes: outs}
-		for _, o := range outs {
+		pouts, routs, err := s.pay.led.RecordBatch(ctx, pays, refs)
+		if err != nil {
+			return ledgerErr(fmt.Errorf("%w (payment N is the N-th payment line of the file, refund N the N-th refund or chargeback line)", err))
+		}
+		res := adminapi.ImportResult{Rows: len(pouts) + len(routs), Outcomes: pouts, RefundOutcomes: routs}
+		for _, o := range append(pouts[:len(pouts):len(pouts)], routs...) {
 			if o.Duplicate {
 				res.Duplicates++
 			} else {
 				res.Recorded++
 			}
 		}
-		s.log.Info("payments imported", "rows", res.Rows, "recorded", res.Recorded, "duplicates", res.Duplicates)
+		s.log.Info("payments imported", "rows", res.Rows, "payments", len(pouts), "refunds", len(routs), "recorded", res.Recorded, "duplicates", res.Duplicates)
 		writeJSON(w, http.StatusOK, res)
 		return nil
 	}()
@@ -572,7 +576,7 @@ func (s *Server) handlePayoutResults(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if len(req.Results) == 0 {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "no results: send at least one {item_id, status}")
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "no results: send at least one {item_id, status}")
 		}
 		b, err := s.pay.led.MarkPaid(r.Context(), r.PathValue("batch"), req.Results)
 		if err != nil {
@@ -635,7 +639,7 @@ func (s *Server) handleStatement(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write([]byte(sb.String()))
 		default:
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "format %q: use json or csv", q.Get("format"))
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "format %q: use json or csv", q.Get("format"))
 		}
 		return nil
 	}()

@@ -25,7 +25,19 @@ import (
 //     names the charge, not the invoice;
 //   - charge.refunded records the newly refunded part of the charge
 //     (amount_refunded is cumulative, so replays and out-of-order events
-//     record nothing twice).
+//     record nothing twice);
+//   - charge.dispute.closed with status "lost" records a chargeback of the
+//     disputed amount, "stripe:dispute:<dispute id>", which reverses the
+//     commission like a refund. The dispute id makes it idempotent.
+//
+// Why a chargeback is recorded when the dispute is lost and not when it is
+// created: a dispute the vendor wins gives the money back, and the ledger is
+// append-only with no entry that would re-credit a reversed commission. A
+// lost dispute is final. While the dispute is open the commission stays
+// pending under the usual hold (disputes that outlast the hold are
+// reversed after payout, which leaves a negative balance that is carried,
+// as a late refund does). charge.dispute.created and the other dispute
+// events are acknowledged with an explanation and record nothing.
 //
 // The customer is the Stripe customer id unless the invoice or its
 // subscription carries metadata switchboard_customer_id; metadata
@@ -67,11 +79,11 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 			errors.Is(err, webhook.ErrNoValidSignature), errors.Is(err, webhook.ErrTooOld):
 			return errorf(http.StatusUnauthorized, api.CodeBadSignature, "Stripe signature: %v (check the secret in %s)", err, s.pay.stripePath)
 		case err != nil:
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe event: %v", err)
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "Stripe event: %v", err)
 		}
 		res := StripeResult{EventID: ev.ID, Type: string(ev.Type)}
 		if ev.Data == nil {
-			return errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe event %s has no data object", ev.ID)
+			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe event %s has no data object", ev.ID)
 		}
 		switch ev.Type {
 		case "invoice.paid":
@@ -86,8 +98,16 @@ func (s *Server) handleStripeWebhook(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			res.Ignored, res.Outcome = ignored, out
+		case "charge.dispute.closed":
+			out, ignored, err := s.pay.stripeDisputeClosed(r.Context(), ev)
+			if err != nil {
+				return err
+			}
+			res.Ignored, res.Outcome = ignored, out
+		case "charge.dispute.created", "charge.dispute.updated", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated":
+			res.Ignored = "event type " + string(ev.Type) + ": a dispute reverses commission only when it is closed as lost (charge.dispute.closed)"
 		default:
-			res.Ignored = "event type " + string(ev.Type) + " is not used: send invoice.paid and charge.refunded"
+			res.Ignored = "event type " + string(ev.Type) + " is not used: send invoice.paid, charge.refunded and charge.dispute.closed"
 		}
 		status := http.StatusOK
 		if res.Outcome != nil && !res.Outcome.Duplicate {
@@ -107,10 +127,10 @@ func stripeTime(unix int64) time.Time { return time.Unix(unix, 0).UTC() }
 func (ps *paymentsService) stripeInvoicePaid(ctx context.Context, ev stripe.Event) (*ledger.Outcome, string, error) {
 	var inv stripe.Invoice
 	if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
-		return nil, "", errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe event %s: the invoice does not decode: %v", ev.ID, err)
+		return nil, "", errorf(http.StatusBadRequest, api.CodeMalformed, "Stripe event %s: the invoice does not decode: %v", ev.ID, err)
 	}
 	if inv.ID == "" {
-		return nil, "", errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe event %s: the invoice has no id", ev.ID)
+		return nil, "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe event %s: the invoice has no id", ev.ID)
 	}
 	if inv.AmountPaid <= 0 {
 		return nil, "invoice " + inv.ID + " paid nothing (free or fully credited): no payment, no commission", nil
@@ -167,7 +187,7 @@ func (ps *paymentsService) stripeInvoicePaid(ctx context.Context, ev stripe.Even
 		start, end = inv.PeriodStart, inv.PeriodEnd
 	}
 	if end <= start {
-		return nil, "", errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe invoice %s has no billing period (no line with a period): commission needs one", inv.ID)
+		return nil, "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe invoice %s has no billing period (no line with a period): commission needs one", inv.ID)
 	}
 	p.PeriodStart, p.PeriodEnd = stripeTime(start), stripeTime(end)
 	switch plan := strings.ToLower(strings.TrimSpace(meta[StripeMetaPlan])); plan {
@@ -179,7 +199,7 @@ func (ps *paymentsService) stripeInvoicePaid(ctx context.Context, ev stripe.Even
 	case string(ledger.PlanMonthly), string(ledger.PlanAnnual):
 		p.Plan = ledger.Plan(plan)
 	default:
-		return nil, "", errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe invoice %s: metadata %s=%q must be monthly or annual", inv.ID, StripeMetaPlan, plan)
+		return nil, "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe invoice %s: metadata %s=%q must be monthly or annual", inv.ID, StripeMetaPlan, plan)
 	}
 	// Remember the charges first: a refund arriving right after the
 	// payment must find it.
@@ -212,51 +232,130 @@ func (ps *paymentsService) stripeInvoicePaid(ctx context.Context, ev stripe.Even
 func (ps *paymentsService) stripeChargeRefunded(ctx context.Context, ev stripe.Event) (*ledger.Outcome, string, error) {
 	var ch stripe.Charge
 	if err := json.Unmarshal(ev.Data.Raw, &ch); err != nil {
-		return nil, "", errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe event %s: the charge does not decode: %v", ev.ID, err)
+		return nil, "", errorf(http.StatusBadRequest, api.CodeMalformed, "Stripe event %s: the charge does not decode: %v", ev.ID, err)
 	}
 	if ch.ID == "" || ch.AmountRefunded <= 0 {
-		return nil, "", errorf(http.StatusBadRequest, api.CodeInvalid, "Stripe event %s: charge %q has no refunded amount", ev.ID, ch.ID)
+		return nil, "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe event %s: charge %q has no refunded amount", ev.ID, ch.ID)
 	}
-	keys := []string{"stripe:" + ch.ID}
-	if ch.PaymentIntent != nil && ch.PaymentIntent.ID != "" {
-		keys = append(keys, "stripe:"+ch.PaymentIntent.ID)
-	}
-	paymentID := ""
-	for _, k := range keys {
-		id, ok, err := ps.s.store.PaymentAlias(ctx, k)
-		if err != nil {
-			return nil, "", err
-		}
-		if ok {
-			paymentID = id
-			break
-		}
-	}
-	if paymentID == "" {
-		return nil, "", fmt.Errorf("charge %s of Stripe: no invoice.paid seen for it yet: %w (Stripe retries the event)", ch.ID, ledger.ErrUnknownPayment)
+	paymentID, err := ps.stripePaymentOf(ctx, ch.ID, ch.PaymentIntent)
+	if err != nil {
+		return nil, "", err
 	}
 	// One refund computation at a time: two events of the same charge must
 	// not both see the same "refunded so far".
 	ps.stripeMu.Lock()
 	defer ps.stripeMu.Unlock()
-	var seen int64
-	for e, err := range ps.s.store.LedgerEntries(ctx, ledger.Filter{PaymentID: paymentID}) {
-		if err != nil {
-			return nil, "", err
-		}
-		if e.Kind == ledger.KindRefund {
-			seen += e.Amount
-		}
+	sums, err := ps.refundedSoFar(ctx, paymentID)
+	if err != nil {
+		return nil, "", err
 	}
-	delta := ch.AmountRefunded - seen
+	delta := ch.AmountRefunded - sums.refunds
 	if delta <= 0 {
 		return nil, fmt.Sprintf("charge %s: %d refunded in all, already recorded", ch.ID, ch.AmountRefunded), nil
+	}
+	if left := sums.paid - sums.refunds - sums.chargebacks; delta > left {
+		if left <= 0 {
+			return nil, fmt.Sprintf("charge %s: payment %s is already refunded or charged back in full", ch.ID, paymentID), nil
+		}
+		delta = left // a chargeback took the rest already
 	}
 	out, err := ps.recordRefund(ctx, ledger.Refund{
 		ExternalID: "stripe:" + ch.ID + ":refunded:" + strconv.FormatInt(ch.AmountRefunded, 10),
 		PaymentID:  paymentID, Amount: delta, Currency: string(ch.Currency), Kind: ledger.RefundKindRefund,
 		At: stripeTime(ev.Created),
 	})
+	if err != nil {
+		return nil, "", err
+	}
+	return &out, "", nil
+}
+
+// stripePaymentOf finds the ledger payment a charge (or its payment
+// intent) paid, from the aliases invoice.paid stored.
+func (ps *paymentsService) stripePaymentOf(ctx context.Context, chargeID string, pi *stripe.PaymentIntent) (string, error) {
+	var keys []string
+	if chargeID != "" {
+		keys = append(keys, "stripe:"+chargeID)
+	}
+	if pi != nil && pi.ID != "" {
+		keys = append(keys, "stripe:"+pi.ID)
+	}
+	for _, k := range keys {
+		id, ok, err := ps.s.store.PaymentAlias(ctx, k)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("charge %s of Stripe: no invoice.paid seen for it yet: %w (Stripe retries the event)", chargeID, ledger.ErrUnknownPayment)
+}
+
+// refundSums is what the ledger holds for one payment: the amount paid and
+// what refunds and chargebacks took back so far.
+type refundSums struct{ paid, refunds, chargebacks int64 }
+
+func (ps *paymentsService) refundedSoFar(ctx context.Context, paymentID string) (refundSums, error) {
+	var s refundSums
+	for e, err := range ps.s.store.LedgerEntries(ctx, ledger.Filter{PaymentID: paymentID}) {
+		if err != nil {
+			return s, err
+		}
+		switch {
+		case e.Payment != nil && e.Level == 1:
+			s.paid = e.Payment.Amount
+		case e.Kind == ledger.KindRefund && e.Reason == ledger.ReasonChargeback:
+			s.chargebacks += e.Amount
+		case e.Kind == ledger.KindRefund:
+			s.refunds += e.Amount
+		}
+	}
+	return s, nil
+}
+
+// stripeDisputeClosed records a lost dispute as a chargeback of the
+// disputed amount (see the package comment above for why only then).
+func (ps *paymentsService) stripeDisputeClosed(ctx context.Context, ev stripe.Event) (*ledger.Outcome, string, error) {
+	var dp stripe.Dispute
+	if err := json.Unmarshal(ev.Data.Raw, &dp); err != nil {
+		return nil, "", errorf(http.StatusBadRequest, api.CodeMalformed, "Stripe event %s: the dispute does not decode: %v", ev.ID, err)
+	}
+	if dp.ID == "" || dp.Charge == nil || dp.Charge.ID == "" {
+		return nil, "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe event %s: the dispute has no id or no charge", ev.ID)
+	}
+	if dp.Status != stripe.DisputeStatusLost {
+		return nil, fmt.Sprintf("dispute %s closed as %q: only a lost dispute reverses commission", dp.ID, dp.Status), nil
+	}
+	if dp.Amount <= 0 {
+		return nil, "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "Stripe event %s: dispute %s has no disputed amount", ev.ID, dp.ID)
+	}
+	paymentID, err := ps.stripePaymentOf(ctx, dp.Charge.ID, dp.PaymentIntent)
+	if err != nil {
+		return nil, "", err
+	}
+	ps.stripeMu.Lock()
+	defer ps.stripeMu.Unlock()
+	r := ledger.Refund{
+		ExternalID: "stripe:dispute:" + dp.ID, PaymentID: paymentID, Amount: dp.Amount,
+		Currency: string(dp.Currency), Kind: ledger.RefundKindChargeback, At: stripeTime(ev.Created),
+	}
+	sums, err := ps.refundedSoFar(ctx, paymentID)
+	if err != nil {
+		return nil, "", err
+	}
+	// A replay must find the first recording (same amount) as a duplicate,
+	// so the cap below applies to new disputes only.
+	if _, amount, ok := ps.led.RefundOf(r.ExternalID); ok {
+		r.Amount = amount
+	} else {
+		left := sums.paid - sums.refunds - sums.chargebacks
+		if left <= 0 {
+			return nil, fmt.Sprintf("dispute %s: payment %s is already refunded or charged back in full", dp.ID, paymentID), nil
+		}
+		r.Amount = min(r.Amount, left) // the part refunded before the dispute was already reversed
+	}
+	out, err := ps.recordRefund(ctx, r)
 	if err != nil {
 		return nil, "", err
 	}

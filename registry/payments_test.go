@@ -147,7 +147,8 @@ func TestPaymentWebhookSignatures(t *testing.T) {
 	if err != nil || !cv.Linked || cv.Link.PayeeCode != p.Code || cv.Link.Source != ledger.LinkLicence || len(cv.InstallIDs) != 1 {
 		t.Fatalf("customer view %+v %v", cv, err)
 	}
-	// Same id, other amount: 409; malformed event: 400.
+	// Same id, other amount: 409; a wrong value: 422; a body that is not
+	// the event JSON: 400.
 	other := ev
 	other.Payment = ptr(payment("inv-1", "cust-1", nil, 5000, now))
 	if status, raw := e.webhook(secret, other); status != 409 {
@@ -155,8 +156,17 @@ func TestPaymentWebhookSignatures(t *testing.T) {
 	}
 	bad := ev
 	bad.Payment = ptr(payment("inv-2", "cust-1", nil, -5, now))
-	if status, raw := e.webhook(secret, bad); status != 400 || errCode(t, raw) != api.CodeInvalid {
+	if status, raw := e.webhook(secret, bad); status != 422 || errCode(t, raw) != api.CodeInvalid {
 		t.Fatalf("negative amount: %d %s", status, raw)
+	}
+	notJSON := []byte(`{"type":"payment","payment":{"amount":"lots"}}`)
+	if status, raw := e.post(adminapi.PathPaymentWebhook, notJSON, map[string]string{adminapi.PaymentSignatureHeader: registry.SignPayment(secret, notJSON, e.clock.Now())}); status != 400 || errCode(t, raw) != api.CodeMalformed {
+		t.Fatalf("malformed event: %d %s", status, raw)
+	}
+	twoBodies := ev
+	twoBodies.Refund = &ledger.Refund{ExternalID: "rf-9", PaymentID: "inv-1", Amount: 1, At: now}
+	if status, raw := e.webhook(secret, twoBodies); status != 422 || errCode(t, raw) != api.CodeInvalid {
+		t.Fatalf("event with a payment and a refund: %d %s", status, raw)
 	}
 	// Refund of half: half the commission reversed.
 	status, raw = e.webhook(secret, adminapi.WebhookEvent{Type: adminapi.EventRefund, Refund: &ledger.Refund{ExternalID: "rf-1", PaymentID: "inv-1", Amount: 5000, At: now}})
@@ -224,12 +234,18 @@ func TestCSVImport(t *testing.T) {
 	} {
 		_, err := e.admin.ImportPayments(ctx, []byte(c.csv))
 		var ae *client.APIError
-		if !asAPIError(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, c.want) {
-			t.Errorf("%s: want 400 mentioning %q, got %v", c.name, c.want, err)
+		if !asAPIError(err, &ae) || ae.Status != 422 || ae.Code != api.CodeInvalid || !strings.Contains(ae.Message, c.want) {
+			t.Errorf("%s: want 422 invalid mentioning %q, got %v", c.name, c.want, err)
 		}
 	}
+	// A file that is not readable CSV is malformed: 400.
+	_, err := e.admin.ImportPayments(ctx, []byte("external_id,customer_id,amount,currency,period_start,period_end,plan,paid_at\n\"x\"y,1,2,3,4,5,6,7\n"))
+	var ae *client.APIError
+	if !asAPIError(err, &ae) || ae.Status != 400 || ae.Code != api.CodeMalformed {
+		t.Errorf("stray quote: want 400 malformed_body, got %v", err)
+	}
 	// The bad-lines file names every problem with line and column.
-	_, err := e.admin.ImportPayments(ctx, []byte("external_id,customer_id,amount,currency,period_start,period_end,plan,paid_at\n"+
+	_, err = e.admin.ImportPayments(ctx, []byte("external_id,customer_id,amount,currency,period_start,period_end,plan,paid_at\n"+
 		"bad-1,cust-9,49.001,EUR,"+start+","+end+",weekly,"+day+"\nbad-2,cust-9,12.00,EURO,2026-13-01,"+end+",monthly,"+day+"\n"))
 	for _, want := range []string{"line 2, column amount", "line 2, column plan", "line 3, column currency", "line 3, column period_start"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -253,6 +269,40 @@ func TestCSVImport(t *testing.T) {
 	}
 	if b := balanceOf(e.mustBalance(), p.Code, "EUR"); b.Earned != 980+2000 {
 		t.Fatalf("balance after import: %+v", b)
+	}
+
+	// Refunds and chargebacks by import: a type column, payment_id and
+	// refunded_at; a refund may name a payment of the same file.
+	typed := "type,external_id,customer_id,payment_id,amount_minor,currency,period_start,period_end,plan,paid_at,refunded_at\n"
+	for _, c := range []struct{ name, csv, want string }{
+		{"bad type", typed + "gift,g-1,cust-9,,100,EUR,,,,,\n", `line 2, column type: "gift"`},
+		{"refund without payment", typed + "refund,re-x,,,100,EUR,,,,," + day + "\n", "line 2, column payment_id"},
+		{"refund with payment fields", typed + "refund,re-x,cust-9,inv-a,100,EUR,,,monthly,," + day + "\n", "line 2, column customer_id"},
+		{"payment with refund fields", typed + "payment,inv-z,cust-9,inv-a,100,EUR," + start + "," + end + ",monthly," + day + "," + day + "\n", "line 2, column type"},
+		{"refund beyond payment", typed + "refund,re-x,,inv-a,5000,EUR,,,,," + day + "\n", "more than the 49.00 paid"},
+	} {
+		_, err := e.admin.ImportPayments(ctx, []byte(c.csv))
+		if !asAPIError(err, &ae) || ae.Status != 422 || !strings.Contains(ae.Message, c.want) {
+			t.Errorf("%s: want 422 mentioning %q, got %v", c.name, c.want, err)
+		}
+	}
+	mixed := typed +
+		"payment,inv-c,cust-9,,2000,EUR," + start + "," + end + ",monthly," + day + ",\n" +
+		"refund,re-c,,inv-c,1000,,,,,," + day + "\n" +
+		"chargeback,cb-a,,inv-a,4900,EUR,,,,," + day + "\n"
+	res, err = e.admin.ImportPayments(ctx, []byte(mixed))
+	if err != nil || res.Rows != 3 || res.Recorded != 3 || len(res.RefundOutcomes) != 2 {
+		t.Fatalf("mixed import: %+v %v", res, err)
+	}
+	if cb := res.RefundOutcomes[1].Entries; len(cb) != 2 || cb[1].Reason != ledger.ReasonChargeback || cb[1].Amount != 980 {
+		t.Fatalf("chargeback entries: %+v", cb)
+	}
+	res, err = e.admin.ImportPayments(ctx, []byte(mixed))
+	if err != nil || res.Recorded != 0 || res.Duplicates != 3 {
+		t.Fatalf("mixed import again: %+v %v", res, err)
+	}
+	if b := balanceOf(e.mustBalance(), p.Code, "EUR"); b.Earned != 980+2000+400 || b.Reversed != 980+200 {
+		t.Fatalf("balance after refunds: %+v", b)
 	}
 }
 
@@ -349,6 +399,167 @@ func TestStripeEvents(t *testing.T) {
 	}
 	if b := balanceOf(e.mustBalance(), p.Code, "EUR"); b.Earned != 1000 || b.Reversed != 1000 || b.Balance != 0 {
 		t.Fatalf("balance after full refund: %+v", b)
+	}
+}
+
+// A lost dispute is a chargeback: it reverses commission like a refund,
+// once per dispute id, capped at what earlier refunds left; disputes that
+// are only opened or are won record nothing.
+func TestStripeDisputeChargeback(t *testing.T) {
+	e, _ := newPayEnv(t)
+	p := e.partner(store.TierPartner, true)
+	in := e.newInstall(p.Code)
+	if status, _, raw := in.send(report(1, "pbx1", e.clock.Now())); status != 200 {
+		t.Fatalf("heartbeat: %d %s", status, raw)
+	}
+	send := func(id, typ string, obj any) (int, registry.StripeResult, []byte) {
+		t.Helper()
+		body, header := stripeEvent(t, id, typ, obj, stripeSecret)
+		status, raw := e.post(adminapi.PathStripeWebhook, body, map[string]string{"Stripe-Signature": header})
+		var res registry.StripeResult
+		if status < 300 {
+			if err := json.Unmarshal(raw, &res); err != nil {
+				t.Fatalf("%s: %v in %s", typ, err, raw)
+			}
+		}
+		return status, res, raw
+	}
+	dispute := func(id, status string, amount int64) map[string]any {
+		return map[string]any{"id": id, "object": "dispute", "amount": amount, "currency": "eur", "charge": "ch_2",
+			"payment_intent": "pi_2", "status": status, "reason": "fraudulent"}
+	}
+	// Before the invoice: the lost dispute cannot be placed yet (409, Stripe retries).
+	if status, _, raw := send("evt_d0", "charge.dispute.closed", dispute("dp_1", "lost", 5000)); status != 409 {
+		t.Fatalf("dispute of an unknown charge: %d %s", status, raw)
+	}
+	start := time.Now().Add(-24 * time.Hour).Unix()
+	invoice := map[string]any{
+		"id": "in_2", "object": "invoice", "amount_paid": 5000, "currency": "eur", "customer": "cus_2",
+		"metadata":           map[string]string{"switchboard_install_ids": in.id},
+		"status_transitions": map[string]any{"paid_at": time.Now().Unix()},
+		"lines": map[string]any{"object": "list", "data": []any{map[string]any{"id": "il_2", "object": "line_item",
+			"period": map[string]any{"start": start, "end": start + 30*86400}}}},
+		"payments": map[string]any{"object": "list", "data": []any{map[string]any{"id": "inpay_2", "object": "invoice_payment",
+			"payment": map[string]any{"type": "payment_intent", "payment_intent": "pi_2"}}}},
+	}
+	if status, _, raw := send("evt_i2", "invoice.paid", invoice); status != 201 {
+		t.Fatalf("invoice.paid: %d %s", status, raw)
+	}
+	for _, c := range []struct {
+		id, typ string
+		obj     map[string]any
+	}{
+		{"evt_d1", "charge.dispute.created", dispute("dp_1", "needs_response", 5000)},
+		{"evt_d2", "charge.dispute.funds_withdrawn", dispute("dp_1", "under_review", 5000)},
+		{"evt_d3", "charge.dispute.closed", dispute("dp_0", "won", 5000)},
+	} {
+		if status, res, raw := send(c.id, c.typ, c.obj); status != 200 || res.Ignored == "" || res.Outcome != nil {
+			t.Fatalf("%s (%s): %d %s, want 200 ignored", c.typ, c.obj["status"], status, raw)
+		}
+	}
+	if b := balanceOf(e.mustBalance(), p.Code, "EUR"); b.Earned != 1000 || b.Reversed != 0 {
+		t.Fatalf("balance while disputes are open or won: %+v", b)
+	}
+	// A partial refund first, then the dispute is lost for the full charge:
+	// only the 40.00 not refunded yet is charged back.
+	charge := map[string]any{"id": "ch_2", "object": "charge", "amount": 5000, "amount_refunded": 1000, "currency": "eur", "payment_intent": "pi_2"}
+	if status, _, raw := send("evt_r1", "charge.refunded", charge); status != 201 {
+		t.Fatalf("charge.refunded: %d %s", status, raw)
+	}
+	status, res, raw := send("evt_d4", "charge.dispute.closed", dispute("dp_1", "lost", 5000))
+	if status != 201 || res.Outcome == nil || res.Outcome.ID != "stripe:dispute:dp_1" || len(res.Outcome.Entries) != 2 {
+		t.Fatalf("lost dispute: %d %s", status, raw)
+	}
+	if cb, rev := res.Outcome.Entries[0], res.Outcome.Entries[1]; cb.Kind != ledger.KindRefund || cb.Reason != ledger.ReasonChargeback || cb.Amount != 4000 ||
+		rev.Kind != ledger.KindReversal || rev.Reason != ledger.ReasonChargeback || rev.Amount != 800 || rev.Payee != p.Code {
+		t.Fatalf("chargeback entries: %+v", res.Outcome.Entries)
+	}
+	// Stripe redelivers: nothing twice.
+	status, res, raw = send("evt_d4", "charge.dispute.closed", dispute("dp_1", "lost", 5000))
+	if status != 200 || res.Outcome == nil || !res.Outcome.Duplicate {
+		t.Fatalf("lost dispute again: %d %s", status, raw)
+	}
+	// A second lost dispute of the same charge finds nothing left.
+	if status, res, raw := send("evt_d5", "charge.dispute.closed", dispute("dp_2", "lost", 100)); status != 200 || res.Ignored == "" {
+		t.Fatalf("dispute of a fully reversed charge: %d %s", status, raw)
+	}
+	if b := balanceOf(e.mustBalance(), p.Code, "EUR"); b.Earned != 1000 || b.Reversed != 1000 || b.Balance != 0 {
+		t.Fatalf("balance after the chargeback: %+v", b)
+	}
+	// A dispute without a charge is refused with what is missing.
+	if status, _, raw := send("evt_d6", "charge.dispute.closed", map[string]any{"id": "dp_3", "object": "dispute", "status": "lost", "amount": 5}); status != 422 {
+		t.Fatalf("dispute without a charge: %d %s", status, raw)
+	}
+}
+
+// Seed rule "no commission on a partner's own purchases — same account":
+// the partner's billing account, set at creation or later, excludes
+// payments from that account with the reason stored; other accounts earn.
+func TestSelfPurchaseSameBillingAccount(t *testing.T) {
+	e, secret := newPayEnv(t)
+	ctx := context.Background()
+	// A personal e-mail domain and another billing name, so only the
+	// account can tell it is the partner paying.
+	p, err := e.admin.CreatePartner(ctx, adminapi.CreatePartnerRequest{Name: "Acme Integrations", Email: "ops@acme.example",
+		Tier: store.TierPartner, Approve: true, BillingAccount: " cus_acme "})
+	if err != nil || p.BillingAccount != "cus_acme" {
+		t.Fatalf("create with billing account: %+v %v", p, err)
+	}
+	in := e.newInstall(p.Code)
+	now := e.clock.Now()
+	if status, _, raw := in.send(report(1, "pbx1", now)); status != 200 {
+		t.Fatalf("heartbeat: %d %s", status, raw)
+	}
+	pay := func(id, account string) ledger.Entry {
+		t.Helper()
+		pm := payment(id, "cust-own", []string{in.id}, 10000, now)
+		pm.Payer = ledger.Payer{AccountID: account, Email: "someone@gmail.com", Billing: ledger.BillingIdentity{Name: "J. Smith"}}
+		status, raw := e.webhook(secret, adminapi.WebhookEvent{Type: adminapi.EventPayment, Payment: &pm})
+		var out ledger.Outcome
+		if status != 201 || json.Unmarshal(raw, &out) != nil || len(out.Entries) == 0 {
+			t.Fatalf("payment %s: %d %s", id, status, raw)
+		}
+		return out.Entries[0]
+	}
+	if en := pay("inv-own-1", "cus_acme"); en.Kind != ledger.KindExcluded || en.Reason != ledger.ReasonSelfAccount || en.Payee != p.Code {
+		t.Fatalf("payment from the partner's own account: %+v, want excluded self_purchase_account", en)
+	}
+	if en := pay("inv-own-2", "cus_client"); en.Kind != ledger.KindCommission || en.Amount != 2000 {
+		t.Fatalf("payment from another account: %+v, want 20.00 commission", en)
+	}
+	// Staff change the account: the old one earns from now on, the new one does not.
+	p, err = e.admin.UpdatePartner(ctx, p.Code, adminapi.UpdatePartnerRequest{BillingAccount: ptr("cus_client")})
+	if err != nil || p.BillingAccount != "cus_client" {
+		t.Fatalf("update billing account: %+v %v", p, err)
+	}
+	if en := pay("inv-own-3", "cus_client"); en.Reason != ledger.ReasonSelfAccount {
+		t.Fatalf("payment from the new own account: %+v", en)
+	}
+	if en := pay("inv-own-4", "cus_acme"); en.Kind != ledger.KindCommission {
+		t.Fatalf("payment from the former own account: %+v", en)
+	}
+	if got, err := e.admin.GetPartner(ctx, p.Code); err != nil || got.BillingAccount != "cus_client" {
+		t.Fatalf("stored partner: %+v %v", got, err)
+	}
+	// Clearing it, and hostile input.
+	if p, err = e.admin.UpdatePartner(ctx, p.Code, adminapi.UpdatePartnerRequest{BillingAccount: ptr("")}); err != nil || p.BillingAccount != "" {
+		t.Fatalf("clear billing account: %+v %v", p, err)
+	}
+	var ae *client.APIError
+	for name, req := range map[string]adminapi.UpdatePartnerRequest{
+		"nothing":  {},
+		"control":  {BillingAccount: ptr("cus\x00x")},
+		"too long": {BillingAccount: ptr(strings.Repeat("a", 201))},
+	} {
+		if _, err := e.admin.UpdatePartner(ctx, p.Code, req); !asAPIError(err, &ae) || ae.Status != 422 {
+			t.Errorf("update %s: want 422, got %v", name, err)
+		}
+	}
+	if _, err := e.admin.UpdatePartner(ctx, "K7QM-4XJD-R", adminapi.UpdatePartnerRequest{BillingAccount: ptr("x")}); !asAPIError(err, &ae) || ae.Status != 404 {
+		t.Errorf("update of an unknown partner: want 404, got %v", err)
+	}
+	if b := balanceOf(e.mustBalance(), p.Code, "EUR"); b.Earned != 4000 {
+		t.Fatalf("balance: %+v, want two commissions of 20.00", b)
 	}
 }
 

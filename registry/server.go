@@ -138,6 +138,7 @@ func (s *Server) register() {
 		{Method: "POST", Path: adminapi.PathPartners, Admin: true, handler: s.handleCreatePartner},
 		{Method: "GET", Path: adminapi.PathPartners, Admin: true, handler: s.handleListPartners},
 		{Method: "GET", Path: adminapi.PathPartner, Admin: true, handler: s.handleGetPartner},
+		{Method: "PATCH", Path: adminapi.PathPartner, Admin: true, handler: s.handleUpdatePartner},
 		{Method: "POST", Path: adminapi.PathPartnerApprove, Admin: true, handler: s.handlePartnerStatus(store.PartnerApproved)},
 		{Method: "POST", Path: adminapi.PathPartnerSuspend, Admin: true, handler: s.handlePartnerStatus(store.PartnerSuspended)},
 		{Method: "GET", Path: adminapi.PathInstalls, Admin: true, handler: s.handleListInstalls},

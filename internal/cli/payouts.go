@@ -34,26 +34,36 @@ partner or referral the customer is linked to, by the rules of the ledger.`,
 	staff.add(cmd)
 	imp := &cobra.Command{
 		Use:   "import FILE",
-		Short: "Import payments from a CSV file (all or nothing)",
-		Long: `Import payments from a CSV file. The first line names the columns, in any
-order:
+		Short: "Import payments, refunds and chargebacks from a CSV file (all or nothing)",
+		Long: `Import payments, refunds and chargebacks from a CSV file. The first line
+names the columns, in any order:
 
-  external_id   required  billing's id of the payment (importing it again is a no-op)
-  customer_id   and/or    billing customer id
-  install_ids             install ids separated by ';'
+  type          optional  payment (default), refund or chargeback
+  external_id   required  billing's id of the line (importing it again is a no-op)
+  customer_id   payments  billing customer id; and/or
+  install_ids   payments  install ids separated by ';'
+  payment_id    refunds   external_id of the payment refunded or charged back
   amount_minor  one of    integer minor units (cents), e.g. 4900
   amount                  decimal with a dot, e.g. 49.00
-  currency      required  ISO 4217 code, e.g. EUR
-  period_start  required  billing period start, YYYY-MM-DD or RFC 3339
-  period_end    required  billing period end (exclusive)
-  plan          required  monthly or annual
-  paid_at       required  when the money arrived
+  currency      payments  ISO 4217 code, e.g. EUR (optional on refunds; must match)
+  period_start  payments  billing period start, YYYY-MM-DD or RFC 3339
+  period_end    payments  billing period end (exclusive)
+  plan          payments  monthly or annual
+  paid_at       payments  when the money arrived
+  refunded_at   refunds   when the money went back, or the card network took it
   payer_account, payer_email, billing_name, vat_id   optional (self-purchase rule, statements)
 
+Without a type column every line is a payment and the payment columns are
+required. A refund or chargeback reverses the payment's commission in
+proportion to its amount (a chargeback is shown as one on statements); it
+may name a payment of the same file. Leave the other kind's columns empty.
+
 The whole file is recorded or nothing is: every problem is listed with its
-line and column. Refunds come by webhook or Stripe, not by import.`,
+line and column. Refunds also come by webhook and Stripe (charge.refunded;
+charge.dispute.closed as lost for chargebacks).`,
 		Example: `  switchboard registry payments import march.csv --data /var/lib/switchboard-registry
-  printf 'external_id,customer_id,amount,currency,period_start,period_end,plan,paid_at\ninv-1,cust-7,49.00,EUR,2026-03-01,2026-04-01,monthly,2026-03-01\n' > p.csv`,
+  printf 'external_id,customer_id,amount,currency,period_start,period_end,plan,paid_at\ninv-1,cust-7,49.00,EUR,2026-03-01,2026-04-01,monthly,2026-03-01\n' > p.csv
+  printf 'type,external_id,payment_id,amount,currency,refunded_at\nrefund,re-1,inv-1,24.50,EUR,2026-03-10\nchargeback,cb-1,inv-1,24.50,EUR,2026-03-20\n' > r.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, err := os.ReadFile(args[0])
@@ -69,7 +79,8 @@ line and column. Refunds come by webhook or Stripe, not by import.`,
 				return staffErr(err)
 			}
 			return app.render(res, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "imported %s: %d payment(s), %d new, %d already recorded\n", args[0], res.Rows, res.Recorded, res.Duplicates)
+				_, err := fmt.Fprintf(w, "imported %s: %d payment(s), %d refund(s) or chargeback(s), %d new, %d already recorded\n",
+					args[0], len(res.Outcomes), len(res.RefundOutcomes), res.Recorded, res.Duplicates)
 				return err
 			})
 		},

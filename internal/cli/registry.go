@@ -90,10 +90,32 @@ A TOML --config file may set: data, listen, public_url, packages, heartbeat_inte
 stale_after, dead_after, licence_validity, licence_grace, max_body_bytes,
 max_batch_reports, signups_per_hour, signup_burst, activations_per_second,
 activation_burst, read_header_timeout, read_timeout, write_timeout,
-idle_timeout, shutdown_timeout. Flags given on the command line win.`,
+idle_timeout, shutdown_timeout. Flags given on the command line win.
+
+Its [support] table sets ticket delivery (defaults in brackets):
+  retry_min [10s], retry_max [10m]   backoff between failed delivery attempts
+  give_up_after [1h]                 a partner's channel failing this long → vendor queue
+  attempt_timeout [45s]              bound on one delivery attempt
+  plugin_idle [10m]                  stop a channel plugin unused this long
+  poll_interval [5s]                 how often the worker looks for due tickets
+  workers [4]                        tickets delivered at the same time (1-64)
+  plugin_socket_dir [system temp]    where channel plugins get their sockets
+  executable [this binary]           the switchboard binary serving built-in channels
+  [support.vendor] type, [support.vendor.settings] KEY = "VALUE"
+                                     the vendor queue's channel (webhook, email, odoo, …);
+                                     without one, vendor tickets are held for staff
+  [support.channel_types.NAME] path, sha256, args
+                                     a further channel plugin binary (absolute path, its SHA-256)
+
+Its [payments] table sets payments in:
+  ledger_config [DATA/ledger.json when present]   commission policy (JSON ledger.Config)
+  webhook_secret_file [DATA/payments.secret]       HMAC key of the payment webhook
+  stripe_secret_file [DATA/stripe.secret]          Stripe endpoint signing secret (whsec_…)
+  webhook_tolerance [5m]                           replay window of a signed webhook (30s-1h)`,
 		Example: `  switchboard registry serve --data ./registry-data
   switchboard registry serve --data /tmp/r --listen 127.0.0.1:0 --stale-after 2h --dead-after 48h
-  switchboard registry serve --config /etc/switchboard/registry.toml`,
+  switchboard registry serve --config /etc/switchboard/registry.toml
+  printf '[support]\ngive_up_after = "30m"\n[support.vendor]\ntype = "webhook"\n[support.vendor.settings]\nurl = "https://helpdesk.example/hook"\nsecret = "at-least-16-characters"\n' > registry.toml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configPath != "" {
@@ -389,6 +411,41 @@ code people type into the installer.`,
 	af.StringVar(&req.Listing.Description, "description", "", "description shown in the directory")
 	af.BoolVar(&req.Listing.ShowEmail, "show-email", false, "publish the e-mail in the directory")
 	af.BoolVar(&req.Approve, "approve", false, "approve a partner at once")
+	af.StringVar(&req.BillingAccount, "billing-account", "", "the partner's own account id in billing (e.g. Stripe cus_…): its own purchases earn no commission")
+
+	var billingAccount string
+	update := &cobra.Command{
+		Use:   "update CODE",
+		Short: "Change a partner's details (today: its billing account)",
+		Long: `Change what staff keep about a partner. --billing-account is the partner's
+own customer account in the vendor's billing (a Stripe customer id, an
+account number): payments from that account are the partner's own
+purchases and earn no commission, recorded with reason
+self_purchase_account. An empty value clears it. Payments already recorded
+keep their commission; the rule applies to payments recorded from now on.`,
+		Example: `  switchboard registry partner update K7QM-4XJD-R --billing-account cus_Q1w2E3r4
+  switchboard registry partner update K7QM-4XJD-R --billing-account ""`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ureq adminapi.UpdatePartnerRequest
+			if cmd.Flags().Changed("billing-account") {
+				ureq.BillingAccount = &billingAccount
+			}
+			if ureq.BillingAccount == nil {
+				return usageErrorf("nothing to change: give --billing-account ID (or --billing-account \"\" to clear it)")
+			}
+			c, err := staff.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.UpdatePartner(cmd.Context(), args[0], ureq)
+			if err != nil {
+				return staffErr(err)
+			}
+			return app.render(p, func(w io.Writer) error { return printPartner(w, p) })
+		},
+	}
+	update.Flags().StringVar(&billingAccount, "billing-account", "", "the partner's own account id in billing; \"\" clears it")
 
 	statusCmd := func(use, short string, call func(*client.Client, *cobra.Command, string, string) (store.Partner, error)) *cobra.Command {
 		var reason string
@@ -469,7 +526,7 @@ code people type into the installer.`,
 			return app.render(p, func(w io.Writer) error { return printPartner(w, p) })
 		},
 	}
-	cmd.AddCommand(add, approve, suspend, list, show, newPartnerChannelCommand(app, staff))
+	cmd.AddCommand(add, update, approve, suspend, list, show, newPartnerChannelCommand(app, staff))
 	return cmd
 }
 
@@ -477,6 +534,9 @@ func printPartner(w io.Writer, p store.Partner) error {
 	_, err := fmt.Fprintf(w, "code:    %s\nname:    %s\nemail:   %s\ntier:    %s\nstatus:  %s\n", p.Code, p.Name, p.Email, p.Tier, p.Status)
 	if err == nil && p.ParentCode != "" {
 		_, err = fmt.Fprintf(w, "parent:  %s\n", p.ParentCode)
+	}
+	if err == nil && p.BillingAccount != "" {
+		_, err = fmt.Fprintf(w, "billing: %s\n", p.BillingAccount)
 	}
 	if err == nil && p.StatusReason != "" {
 		_, err = fmt.Fprintf(w, "reason:  %s\n", p.StatusReason)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/agent/localapi"
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
+	"github.com/switchboard-dev/switchboard/registry/api"
 	"github.com/switchboard-dev/switchboard/registry/client"
 	"github.com/switchboard-dev/switchboard/registry/store"
 )
@@ -44,20 +45,27 @@ would be sent.`,
 }
 
 func newSupportOpenCommand(app *App) *cobra.Command {
-	var socket, cfgPath, subject, body, bodyFile string
+	var socket, cfgPath, subject, body, bodyFile, origin string
 	var noDiag, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "open --subject TEXT [--body TEXT | --body-file FILE]",
+		Use:   "open --subject TEXT [--body TEXT | --body-file FILE] [--origin cli|odoo|other]",
 		Short: "Open a support request (queued at once; sent when the registry is reachable)",
 		Long: `Hand a support request to the local agent, which stores it in its outbox at
 once and prints the ticket id. --body-file - reads the body from standard
 input. --no-diagnostics leaves the diagnostics out; --dry-run prints the
 ticket exactly as it would be sent and queues nothing.
 
+--origin says where the request comes from, so the people who handle it
+know: cli (the default, a person at this server), odoo (opened from the
+product, e.g. by an Odoo module that calls this command) or other (any other
+local tool). Tickets of origin auto are opened by the agent itself for a
+lasting plugin fault and cannot be opened from here.
+
 Exit 1 for an invalid subject or body, 3 when the agent is not running.`,
 		Example: `  switchboard support open --subject "Calls drop after 30 s"
   dmesg | tail -50 | switchboard support open --subject "Kernel warnings" --body-file -
-  switchboard support open --subject test --dry-run --output json`,
+  switchboard support open --subject test --dry-run --output json
+  switchboard support open --origin odoo --subject "Invoice sync stuck" --body-file /tmp/odoo-report.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if socket != "" && cfgPath != "" {
@@ -68,6 +76,13 @@ Exit 1 for an invalid subject or body, 3 when the agent is not running.`,
 			}
 			if strings.TrimSpace(subject) == "" {
 				return usageErrorf("--subject is required: say in a few words what is wrong")
+			}
+			switch origin = strings.ToLower(strings.TrimSpace(origin)); origin {
+			case api.OriginCLI, api.OriginOdoo, api.OriginOther:
+			case api.OriginAuto, "agent":
+				return usageErrorf("--origin %s: tickets of the agent itself (origin auto) are opened by the agent for a lasting plugin fault; use cli, odoo or other", origin)
+			default:
+				return usageErrorf("--origin %q: use cli, odoo or other", origin)
 			}
 			if bodyFile != "" {
 				var data []byte
@@ -87,7 +102,7 @@ Exit 1 for an invalid subject or body, 3 when the agent is not running.`,
 				return err
 			}
 			ans, err := localapi.NewClient(path).OpenTicket(cmd.Context(), localapi.OpenTicketRequest{
-				Subject: subject, Body: body, NoDiagnostics: noDiag, DryRun: dryRun})
+				Subject: subject, Body: body, Origin: origin, NoDiagnostics: noDiag, DryRun: dryRun})
 			if err != nil {
 				return clientErr(err)
 			}
@@ -116,6 +131,7 @@ Exit 1 for an invalid subject or body, 3 when the agent is not running.`,
 	f.StringVar(&bodyFile, "body-file", "", "read the details from FILE (- for standard input)")
 	f.BoolVar(&noDiag, "no-diagnostics", false, "do not attach diagnostics")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would be sent; queue nothing")
+	f.StringVar(&origin, "origin", api.OriginCLI, "where the request comes from: cli, odoo or other")
 	f.StringVar(&socket, "socket", "", "the agent's unix socket")
 	f.StringVar(&cfgPath, "config", "", "the agent's configuration file (to find its socket)")
 	return cmd

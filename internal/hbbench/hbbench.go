@@ -60,6 +60,13 @@ type Result struct {
 	// stored once, "skipped" for the no-op target.
 	Verified   string `json:"verified"`
 	FirstError string `json:"first_error,omitempty"`
+	// ServerCPUSeconds is the user+system CPU time the registry process
+	// spent during the sending phase (from its process_cpu_seconds_total
+	// metric), and ServerCPUMicrosPerReport that divided by the reports
+	// acknowledged: unlike reports/s it stays meaningful when other work
+	// shares the machine. Zero when the target has no such metric (no-op).
+	ServerCPUSeconds         float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUMicrosPerReport float64 `json:"server_cpu_us_per_report,omitempty"`
 }
 
 type install struct {
@@ -78,15 +85,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		o.Concurrency = min(o.Installs, 64)
 	}
 	base := strings.TrimSuffix(o.Registry, "/")
-	hc := &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns:        o.Concurrency * 2,
-			MaxIdleConnsPerHost: o.Concurrency * 2,
-			DisableCompression:  true,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		},
-	}
+	hc := NewHTTPClient(o.Concurrency)
 	defer hc.CloseIdleConnections()
 	res := Result{Mode: "registry", Installs: o.Installs, Batch: o.Batch, Concurrency: o.Concurrency, Verified: "skipped"}
 	if o.Noop {
@@ -97,6 +96,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 
+	cpu0, cpuErr := serverCPU(ctx, hc, base)
 	var (
 		requests, reports, failed atomic.Int64
 		errOnce                   sync.Once
@@ -114,10 +114,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			for i := w; i < len(installs); i += o.Concurrency {
 				mine = append(mine, installs[i])
 			}
+			snd := NewSender(hc, base, !o.Noop)
 			for n := 0; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
 				in := mine[n%len(mine)]
 				t0 := time.Now()
-				err := send(ctx, hc, base, in, o)
+				first := in.acked + 1
+				in.sent = max(in.sent, first+uint64(o.Batch)-1)
+				err := snd.Send(ctx, in.id, in.key, first, o.Batch)
+				if err == nil {
+					in.acked = first + uint64(o.Batch) - 1
+				}
 				if err != nil {
 					failed.Add(1)
 					errOnce.Do(func() { firstErr = err.Error() })
@@ -132,6 +138,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if cpu1, err := serverCPU(ctx, hc, base); err == nil && cpuErr == nil && reports.Load() > 0 {
+		res.ServerCPUSeconds = cpu1 - cpu0
+		res.ServerCPUMicrosPerReport = res.ServerCPUSeconds * 1e6 / float64(reports.Load())
+	}
 	all := slices.Concat(lats...)
 	slices.Sort(all)
 	res.Seconds = elapsed.Seconds()
@@ -246,61 +256,144 @@ func Activate(ctx context.Context, hc *http.Client, base string, key ed25519.Pri
 	}
 }
 
-// send posts the next batch of an install; the batch is acknowledged only
-// on 200 with one stored/duplicate result per report.
-func send(ctx context.Context, hc *http.Client, base string, in *install, o Options) error {
-	first := in.acked + 1
-	reports := make([]api.Report, o.Batch)
+// NewHTTPClient is the client every run uses, against the registry and
+// the no-op server alike: keep-alive connections for up to concurrency
+// requests in flight, no compression.
+func NewHTTPClient(concurrency int) *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns:        concurrency * 2,
+			MaxIdleConnsPerHost: concurrency * 2,
+			MaxConnsPerHost:     concurrency * 2,
+			DisableCompression:  true,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+	}
+}
+
+// Sender posts signed report batches. It reuses its buffers between
+// requests, so one Sender belongs to one goroutine. Every request is signed
+// afresh (the timestamp and body differ each time).
+type Sender struct {
+	hc    *http.Client
+	base  string
+	check bool // check the answer names every report (false for a no-op target)
+	body  []byte
+	resp  bytes.Buffer
+	br    api.ReportBatchResponse
+}
+
+// NewSender returns a Sender to the registry at base. check makes Send
+// insist on one stored/duplicate result per report, in order.
+func NewSender(hc *http.Client, base string, check bool) *Sender {
+	return &Sender{hc: hc, base: strings.TrimSuffix(base, "/"), check: check}
+}
+
+// Send posts reports first..first+n-1 of an install and returns nil only
+// on 200 with a matching answer (when checking).
+func (s *Sender) Send(ctx context.Context, id string, key ed25519.PrivateKey, first uint64, n int) error {
 	now := time.Now().UTC()
-	for i := range reports {
-		reports[i] = api.Report{
-			Seq:   first + uint64(i),
-			Kind:  api.KindHeartbeat,
-			At:    now,
-			Facts: &api.Facts{Hostname: "bench-" + in.id, MachineID: in.id, AgentVersion: "bench"},
-			Seats: map[string]int64{"pbx_endpoints": 42},
-		}
-	}
-	body, err := json.Marshal(api.ReportBatch{Reports: reports})
-	if err != nil {
-		return err
-	}
-	path := api.InstallPath(api.PathReports, in.id)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	s.body = AppendBatch(s.body[:0], id, first, n, now)
+	path := api.InstallPath(api.PathReports, id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, bytes.NewReader(s.body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	api.SignRequest(req, body, in.id, in.key, now)
-	in.sent = max(in.sent, first+uint64(o.Batch)-1)
-	resp, err := hc.Do(req)
+	api.SignRequest(req, s.body, id, key, now)
+	resp, err := s.hc.Do(req)
 	if err != nil {
 		return err
 	}
-	raw, err := io.ReadAll(resp.Body)
+	s.resp.Reset()
+	_, err = s.resp.ReadFrom(resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		return err
 	}
+	raw := s.resp.Bytes()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("reports answered %d: %s", resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
-	var br api.ReportBatchResponse
-	if err := json.Unmarshal(raw, &br); err != nil {
+	s.br.Results = s.br.Results[:0]
+	if err := json.Unmarshal(raw, &s.br); err != nil {
 		return fmt.Errorf("reports answer is not JSON: %w", err)
 	}
-	if !o.Noop {
-		if len(br.Results) != o.Batch {
-			return fmt.Errorf("reports answer has %d results for %d reports", len(br.Results), o.Batch)
+	if s.check {
+		if len(s.br.Results) != n {
+			return fmt.Errorf("reports answer has %d results for %d reports", len(s.br.Results), n)
 		}
-		for i, r := range br.Results {
+		for i, r := range s.br.Results {
 			if r.Seq != first+uint64(i) || (r.Status != api.StatusStored && r.Status != api.StatusDuplicate) {
 				return fmt.Errorf("result %d is seq %d %q, want seq %d stored", i, r.Seq, r.Status, first+uint64(i))
 			}
 		}
 	}
-	in.acked = first + uint64(o.Batch) - 1
 	return nil
+}
+
+// AppendBatch appends the JSON body of a batch of n heartbeats of install
+// id, seqs first..first+n-1, all at `at`, to dst. It writes what
+// json.Marshal of the api.ReportBatch would (a test holds it to that), but
+// without reflection, so the load generator leaves the shared CPU to the
+// server it measures.
+func AppendBatch(dst []byte, id string, first uint64, n int, at time.Time) []byte {
+	at = at.UTC()
+	if !plain(id) {
+		return appendBatchJSON(dst, id, first, n, at)
+	}
+	dst = append(dst, `{"reports":[`...)
+	for i := range n {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"seq":`...)
+		dst = strconv.AppendUint(dst, first+uint64(i), 10)
+		dst = append(dst, `,"kind":"heartbeat","at":"`...)
+		dst = at.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, `","facts":{"hostname":"bench-`...)
+		dst = append(dst, id...) // plain: nothing to escape
+		dst = append(dst, `","machine_id":"`...)
+		dst = append(dst, id...)
+		dst = append(dst, `","agent_version":"bench"},"seats":{"pbx_endpoints":42}}`...)
+	}
+	return append(dst, "]}"...)
+}
+
+// batchReports is the batch AppendBatch encodes.
+func batchReports(id string, first uint64, n int, at time.Time) api.ReportBatch {
+	reports := make([]api.Report, n)
+	for i := range reports {
+		reports[i] = api.Report{
+			Seq:   first + uint64(i),
+			Kind:  api.KindHeartbeat,
+			At:    at,
+			Facts: &api.Facts{Hostname: "bench-" + id, MachineID: id, AgentVersion: "bench"},
+			Seats: map[string]int64{"pbx_endpoints": 42},
+		}
+	}
+	return api.ReportBatch{Reports: reports}
+}
+
+// appendBatchJSON is AppendBatch through encoding/json, for ids that need escaping.
+func appendBatchJSON(dst []byte, id string, first uint64, n int, at time.Time) []byte {
+	raw, err := json.Marshal(batchReports(id, first, n, at))
+	if err != nil {
+		panic(fmt.Sprintf("encode report batch: %v", err)) // plain structs always encode
+	}
+	return append(dst, raw...)
+}
+
+// plain reports whether id is ASCII letters and digits only.
+func plain(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // verify checks that the registry stores every acknowledged seq of every
@@ -339,6 +432,38 @@ func CheckSeqs(stored []uint64, acked, sent uint64) error {
 		return fmt.Errorf("seq %d stored but never sent", stored[len(stored)-1])
 	}
 	return nil
+}
+
+// serverCPU reads process_cpu_seconds_total from the target's /metrics.
+func serverCPU(ctx context.Context, hc *http.Client, base string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("metrics answered %d", resp.StatusCode)
+	}
+	return parseCPUMetric(raw)
+}
+
+// parseCPUMetric finds process_cpu_seconds_total in a Prometheus text exposition.
+func parseCPUMetric(raw []byte) (float64, error) {
+	const name = "process_cpu_seconds_total "
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, errors.New("no process_cpu_seconds_total metric")
 }
 
 // NoopHandler reads the body and answers 200 with an empty batch answer:

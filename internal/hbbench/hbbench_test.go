@@ -2,6 +2,7 @@ package hbbench
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -37,5 +38,33 @@ func TestNoopRun(t *testing.T) {
 	}
 	if res.Requests == 0 || res.Reports != 3*res.Requests || res.Mode != "noop" || res.Verified != "skipped" || res.P99Ms < res.P50Ms {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// TestAppendBatch holds the hand-written encoder to encoding/json's output
+// of the same batch.
+func TestAppendBatch(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("x", 3600))
+	for _, id := range []string{"iabcdefghijklmnopqrstuvwxyz", "noop000001", `we"ird\id`} {
+		for _, n := range []int{1, 3} {
+			got := AppendBatch([]byte("prefix"), id, 41, n, at)
+			want, err := json.Marshal(batchReports(id, 41, n, at.UTC()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "prefix"+string(want) {
+				t.Errorf("AppendBatch(%q, %d):\n got %s\nwant prefix%s", id, n, got, want)
+			}
+		}
+	}
+}
+
+func TestParseCPUMetric(t *testing.T) {
+	v, err := parseCPUMetric([]byte("# HELP process_cpu_seconds_total x\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.5\nprocess_max_fds 1024\n"))
+	if err != nil || v != 12.5 {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	if _, err := parseCPUMetric([]byte("other 1\n")); err == nil {
+		t.Fatal("a missing metric was not an error")
 	}
 }

@@ -39,6 +39,15 @@ type CreatePartnerRequest struct {
 	Listing    store.Listing       `json:"listing"`
 	// Approve approves the partner at once (referrals are always approved).
 	Approve bool `json:"approve,omitempty"`
+	// BillingAccount is the partner's own account id in the vendor's
+	// billing (self-purchase rule); optional.
+	BillingAccount string `json:"billing_account,omitempty"`
+}
+
+// UpdatePartnerRequest is the body of PATCH /v1/admin/partners/{code}.
+// Only the fields present change; BillingAccount "" clears it.
+type UpdatePartnerRequest struct {
+	BillingAccount *string `json:"billing_account,omitempty"`
 }
 
 // SignupRequest is the body of the public POST /v1/referrals.

@@ -62,12 +62,15 @@ type SignupResult struct {
 	Note string `json:"note,omitempty"`
 }
 
-// ImportResult answers a CSV import.
+// ImportResult answers a CSV import. Rows counts payment and refund lines;
+// Outcomes are the payment lines' and RefundOutcomes the refund and
+// chargeback lines', each in file order.
 type ImportResult struct {
-	Rows       int              `json:"rows"`
-	Recorded   int              `json:"recorded"`
-	Duplicates int              `json:"duplicates"`
-	Outcomes   []ledger.Outcome `json:"outcomes"`
+	Rows           int              `json:"rows"`
+	Recorded       int              `json:"recorded"`
+	Duplicates     int              `json:"duplicates"`
+	Outcomes       []ledger.Outcome `json:"outcomes"`
+	RefundOutcomes []ledger.Outcome `json:"refund_outcomes"`
 }
 
 // LinkCustomerRequest is the body of POST /v1/admin/customers/{customer}/link.

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
 	"github.com/switchboard-dev/switchboard/registry/api"
 	"github.com/switchboard-dev/switchboard/registry/ledger"
+	"github.com/switchboard-dev/switchboard/registry/store"
 )
 
 // doRaw sends a body that is not JSON (a CSV import) or reads an answer
@@ -139,4 +140,11 @@ func (c *Client) MoveCustomer(ctx context.Context, id string, req adminapi.MoveC
 	var v adminapi.CustomerView
 	err := c.do(ctx, http.MethodPost, customerPath(adminapi.PathCustomerMove, id), nil, req, &v)
 	return v, err
+}
+
+// UpdatePartner changes the fields req names (PATCH /v1/admin/partners/{code}).
+func (c *Client) UpdatePartner(ctx context.Context, code string, req adminapi.UpdatePartnerRequest) (store.Partner, error) {
+	var p store.Partner
+	err := c.do(ctx, http.MethodPatch, partnerPath(adminapi.PathPartner, code), nil, req, &p)
+	return p, err
 }

@@ -399,6 +399,15 @@ func (l *Ledger) RecordPayment(ctx context.Context, p Payment) (Outcome, error) 
 // duplicate and stores nothing; with other content it is ErrConflict.
 // Invalid payments fail the whole batch with every problem listed.
 func (l *Ledger) RecordPayments(ctx context.Context, ps []Payment) ([]Outcome, error) {
+	outs, _, err := l.RecordBatch(ctx, ps, nil)
+	return outs, err
+}
+
+// RecordBatch records payments and then refunds (or chargebacks) in one
+// journal append: all are stored or none. A refund may name a payment of
+// the same batch. Payments follow RecordPayments' rules and refunds
+// RecordRefund's; the outcomes are in the order given.
+func (l *Ledger) RecordBatch(ctx context.Context, ps []Payment, rs []Refund) ([]Outcome, []Outcome, error) {
 	norm := make([]Payment, len(ps))
 	var errs []error
 	for i, p := range ps {
@@ -411,13 +420,28 @@ func (l *Ledger) RecordPayments(ctx context.Context, ps []Payment) ([]Outcome, e
 		}
 		norm[i] = n
 	}
+	rnorm := make([]Refund, len(rs))
+	for i, r := range rs {
+		n, err := r.normalize()
+		if err != nil {
+			if len(errs) < 20 {
+				errs = append(errs, fmt.Errorf("refund %d: %w", i+1, err))
+			}
+			continue
+		}
+		rnorm[i] = n
+	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("record payments: nothing recorded: %w", errors.Join(errs...))
+		what := "payments"
+		if len(rs) > 0 {
+			what = "payments and refunds"
+		}
+		return nil, nil, fmt.Errorf("record %s: nothing recorded: %w", what, errors.Join(errs...))
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	outs := make([]Outcome, len(norm))
-	entries := make([]Entry, 0, len(norm)+len(norm)/4)
+	entries := make([]Entry, 0, len(norm)+len(norm)/4+2*len(rnorm))
 	var err error
 	type pos struct{ idx, from, to int }
 	var fresh []pos
@@ -427,13 +451,13 @@ func (l *Ledger) RecordPayments(ctx context.Context, ps []Payment) ([]Outcome, e
 		outs[i].ID = p.ExternalID
 		if ps := l.payments[p.ExternalID]; ps != nil {
 			if ps.customer != p.CustomerID || ps.amount != p.Amount || ps.currency != p.Currency {
-				return nil, fmt.Errorf("record payment %s: %w: stored for customer %s, %s %s; got customer %s, %s %s",
+				return nil, nil, fmt.Errorf("record payment %s: %w: stored for customer %s, %s %s; got customer %s, %s %s",
 					p.ExternalID, ErrConflict, ps.customer, FormatAmount(ps.amount, ps.currency), ps.currency,
 					p.CustomerID, FormatAmount(p.Amount, p.Currency), p.Currency)
 			}
 			stored, err := l.paymentEntries(ctx, p.ExternalID)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			outs[i].Duplicate, outs[i].Entries = true, stored
 			continue
@@ -441,7 +465,7 @@ func (l *Ledger) RecordPayments(ctx context.Context, ps []Payment) ([]Outcome, e
 		if j, ok := inBatch[p.ExternalID]; ok {
 			q := norm[j]
 			if q.CustomerID != p.CustomerID || q.Amount != p.Amount || q.Currency != p.Currency {
-				return nil, fmt.Errorf("record payments: %w: payment %s appears twice in the batch with different content", ErrConflict, p.ExternalID)
+				return nil, nil, fmt.Errorf("record payments: %w: payment %s appears twice in the batch with different content", ErrConflict, p.ExternalID)
 			}
 			outs[i].Duplicate = true
 			fresh = append(fresh, pos{i, -1, j})
@@ -459,13 +483,64 @@ func (l *Ledger) RecordPayments(ctx context.Context, ps []Payment) ([]Outcome, e
 		from := len(entries)
 		entries, err = l.evaluate(ctx, entries, p, f)
 		if err != nil {
-			return nil, fmt.Errorf("record payment %s: %w", p.ExternalID, err)
+			return nil, nil, fmt.Errorf("record payment %s: %w", p.ExternalID, err)
 		}
 		fresh = append(fresh, pos{i, from, len(entries)})
 	}
+	routs := make([]Outcome, len(rnorm))
+	var rfresh []pos
+	if len(rnorm) > 0 {
+		// Refunds are computed against working copies of the payments'
+		// state (stored or new in this batch), so nothing in memory
+		// changes unless the journal takes the whole batch.
+		work := map[string]*payState{}
+		for _, p := range fresh {
+			if p.from >= 0 {
+				work[norm[p.idx].ExternalID] = stateOf(entries[p.from:p.to])
+			}
+		}
+		rInBatch := map[string]int{}
+		for i, r := range rnorm {
+			routs[i].ID = r.ExternalID
+			if old, ok := l.refunds[r.ExternalID]; ok {
+				if old.paymentID != r.PaymentID || old.amount != r.Amount {
+					return nil, nil, fmt.Errorf("record refund %s: %w: stored as %d of payment %s", r.ExternalID, ErrConflict, old.amount, old.paymentID)
+				}
+				stored, err := l.refundEntries(ctx, r)
+				if err != nil {
+					return nil, nil, err
+				}
+				routs[i].Duplicate, routs[i].Entries = true, stored
+				continue
+			}
+			if j, ok := rInBatch[r.ExternalID]; ok {
+				if q := rnorm[j]; q.PaymentID != r.PaymentID || q.Amount != r.Amount {
+					return nil, nil, fmt.Errorf("record refunds: %w: refund %s appears twice in the batch with different content", ErrConflict, r.ExternalID)
+				}
+				routs[i].Duplicate = true
+				rfresh = append(rfresh, pos{i, -1, j})
+				continue
+			}
+			rInBatch[r.ExternalID] = i
+			ps := work[r.PaymentID]
+			if ps == nil {
+				if orig := l.payments[r.PaymentID]; orig != nil {
+					cp := *orig
+					ps = &cp
+					work[r.PaymentID] = ps
+				}
+			}
+			from := len(entries)
+			entries, err = reverse(entries, r, ps)
+			if err != nil {
+				return nil, nil, err
+			}
+			rfresh = append(rfresh, pos{i, from, len(entries)})
+		}
+	}
 	stored, err := l.commit(ctx, entries)
 	if err != nil {
-		return nil, fmt.Errorf("record payments: %w", err)
+		return nil, nil, fmt.Errorf("record payments: %w", err)
 	}
 	for _, p := range fresh {
 		if p.from >= 0 {
@@ -477,7 +552,33 @@ func (l *Ledger) RecordPayments(ctx context.Context, ps []Payment) ([]Outcome, e
 			outs[p.idx].Entries = outs[p.to].Entries
 		}
 	}
-	return outs, nil
+	for _, p := range rfresh {
+		if p.from >= 0 {
+			routs[p.idx].Entries = stored[p.from:p.to:p.to]
+		}
+	}
+	for _, p := range rfresh {
+		if p.from < 0 {
+			routs[p.idx].Entries = routs[p.to].Entries
+		}
+	}
+	return outs, routs, nil
+}
+
+// stateOf is the payment state apply would build from a new payment's
+// entries (level-1 entry with its snapshot, then any commissions).
+func stateOf(entries []Entry) *payState {
+	ps := &payState{}
+	for _, e := range entries {
+		if e.Payment != nil {
+			ps.customer, ps.currency, ps.amount, ps.paidAt = e.CustomerID, e.Currency, e.Payment.Amount, e.At
+		}
+		if e.Kind == KindCommission && int(ps.ncomms) < len(ps.comms) {
+			ps.comms[ps.ncomms] = commState{payee: e.Payee, level: e.Level, amount: e.Amount, payableAt: e.PayableAt, from: e.From}
+			ps.ncomms++
+		}
+	}
+	return ps
 }
 
 func (l *Ledger) paymentEntries(ctx context.Context, paymentID string) ([]Entry, error) {
@@ -669,36 +770,41 @@ func (l *Ledger) selfPurchase(payer Payer, payee Payee) (Reason, string) {
 // are idempotent by external id. A refund of an unknown payment fails with
 // ErrUnknownPayment (retry after the payment arrives).
 func (l *Ledger) RecordRefund(ctx context.Context, r Refund) (Outcome, error) {
-	r, err := r.normalize()
+	_, outs, err := l.RecordBatch(ctx, nil, []Refund{r})
 	if err != nil {
+		if _, perr := r.normalize(); perr != nil {
+			return Outcome{}, perr // the single refund's own message, without "refund 1:"
+		}
 		return Outcome{}, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if old, ok := l.refunds[r.ExternalID]; ok {
-		if old.paymentID != r.PaymentID || old.amount != r.Amount {
-			return Outcome{}, fmt.Errorf("record refund %s: %w: stored as %d of payment %s", r.ExternalID, ErrConflict, old.amount, old.paymentID)
+	return outs[0], nil
+}
+
+// refundEntries reads the entries a recorded refund stored.
+func (l *Ledger) refundEntries(ctx context.Context, r Refund) ([]Entry, error) {
+	var stored []Entry
+	for e, err := range l.j.Entries(ctx, Filter{PaymentID: r.PaymentID}) {
+		if err != nil {
+			return nil, fmt.Errorf("read entries of payment %s: %w", r.PaymentID, err)
 		}
-		var stored []Entry
-		for e, err := range l.j.Entries(ctx, Filter{PaymentID: r.PaymentID}) {
-			if err != nil {
-				return Outcome{}, fmt.Errorf("read entries of payment %s: %w", r.PaymentID, err)
-			}
-			if (e.Kind == KindRefund || e.Kind == KindReversal) && e.Ref == r.ExternalID {
-				stored = append(stored, e)
-			}
+		if (e.Kind == KindRefund || e.Kind == KindReversal) && e.Ref == r.ExternalID {
+			stored = append(stored, e)
 		}
-		return Outcome{ID: r.ExternalID, Duplicate: true, Entries: stored}, nil
 	}
-	ps := l.payments[r.PaymentID]
+	return stored, nil
+}
+
+// reverse appends the entries of refund r of the payment whose state is ps
+// (nil: unknown payment) and updates ps as apply will.
+func reverse(dst []Entry, r Refund, ps *payState) ([]Entry, error) {
 	if ps == nil {
-		return Outcome{}, fmt.Errorf("record refund %s: payment %s: %w; record the payment first", r.ExternalID, r.PaymentID, ErrUnknownPayment)
+		return nil, fmt.Errorf("record refund %s: payment %s: %w; record the payment first", r.ExternalID, r.PaymentID, ErrUnknownPayment)
 	}
 	if r.Currency != "" && r.Currency != ps.currency {
-		return Outcome{}, fmt.Errorf("%w: refund %s is in %s but payment %s was in %s", ErrInvalid, r.ExternalID, r.Currency, r.PaymentID, ps.currency)
+		return nil, fmt.Errorf("%w: refund %s is in %s but payment %s was in %s", ErrInvalid, r.ExternalID, r.Currency, r.PaymentID, ps.currency)
 	}
 	if ps.refunded+r.Amount > ps.amount {
-		return Outcome{}, fmt.Errorf("%w: refund %s of %s %s would bring refunds of payment %s to %s, more than the %s paid",
+		return nil, fmt.Errorf("%w: refund %s of %s %s would bring refunds of payment %s to %s, more than the %s paid",
 			ErrInvalid, r.ExternalID, FormatAmount(r.Amount, ps.currency), ps.currency, r.PaymentID,
 			FormatAmount(ps.refunded+r.Amount, ps.currency), FormatAmount(ps.amount, ps.currency))
 	}
@@ -707,18 +813,21 @@ func (l *Ledger) RecordRefund(ctx context.Context, r Refund) (Outcome, error) {
 		reason = ReasonChargeback
 	}
 	cum := ps.refunded + r.Amount
-	entries := []Entry{{
+	ps.refunded = cum
+	dst = append(dst, Entry{
 		Kind: KindRefund, At: r.At, Currency: ps.currency, Amount: r.Amount, PaymentID: r.PaymentID,
 		CustomerID: ps.customer, Ref: r.ExternalID, Reason: reason,
 		Note: fmt.Sprintf("%s of %s %s; %s of %s refunded in all", r.Kind, FormatAmount(r.Amount, ps.currency), ps.currency,
 			FormatAmount(cum, ps.currency), FormatAmount(ps.amount, ps.currency)),
-	}}
-	for _, c := range ps.comms[:ps.ncomms] {
+	})
+	for i := range ps.ncomms {
+		c := &ps.comms[i]
 		delta := mulDiv(c.amount, cum, ps.amount) - c.reversed
 		if delta <= 0 {
 			continue
 		}
-		entries = append(entries, Entry{
+		c.reversed += delta
+		dst = append(dst, Entry{
 			Kind: KindReversal, At: r.At, Payee: c.payee, Currency: ps.currency, Amount: delta,
 			PaymentID: r.PaymentID, CustomerID: ps.customer, Level: c.level, From: c.from,
 			PayableAt: c.payableAt, Ref: r.ExternalID, Reason: reason,
@@ -727,11 +836,17 @@ func (l *Ledger) RecordRefund(ctx context.Context, r Refund) (Outcome, error) {
 				FormatAmount(delta, ps.currency), FormatAmount(c.amount, ps.currency)),
 		})
 	}
-	stored, err := l.commit(ctx, entries)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("record refund %s: %w", r.ExternalID, err)
-	}
-	return Outcome{ID: r.ExternalID, Entries: stored}, nil
+	return dst, nil
+}
+
+// RefundOf reports the payment and amount a refund or chargeback was
+// recorded with, so a caller that adjusts amounts (capping a chargeback at
+// what is left of a payment) can replay the first recording exactly.
+func (l *Ledger) RefundOf(externalID string) (paymentID string, amount int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.refunds[externalID]
+	return r.paymentID, r.amount, ok
 }
 
 // Balance is one payee's money in one currency.

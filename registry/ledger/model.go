@@ -8,7 +8,7 @@ import (
 	"unicode"
 )
 
-// Errors callers test with errors.Is. The HTTP layer maps ErrInvalid to 400,
+// Errors callers test with errors.Is. The HTTP layer maps ErrInvalid to 422,
 // ErrConflict to 409 and ErrUnknownPayment to 409 (retry once the payment
 // has arrived).
 var (

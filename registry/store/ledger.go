@@ -66,6 +66,11 @@ type LedgerStore interface {
 	// PaymentAlias returns the payment external id an alias stands for.
 	PaymentAlias(ctx context.Context, alias string) (string, bool, error)
 
+	// SetPartnerBillingAccount sets (or, with "", clears) the partner's own
+	// account id in billing, used by the self-purchase rule, and returns the
+	// updated partner. ErrNotFound for an unknown code.
+	SetPartnerBillingAccount(ctx context.Context, code, account string, at time.Time) (Partner, error)
+
 	// ReportedIn reports whether the install sent a report (heartbeat,
 	// summary or activation report) dated in [from, to). A report's date is
 	// the install's own clock, but never later than when the registry

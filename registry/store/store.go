@@ -95,8 +95,12 @@ type Partner struct {
 	Payout     PayoutDetails `json:"payout"`
 	Listing    Listing       `json:"listing"`
 	SelfSignup bool          `json:"self_signup,omitempty"`
-	CreatedAt  time.Time     `json:"created_at"`
-	UpdatedAt  time.Time     `json:"updated_at"`
+	// BillingAccount is the partner's own customer account id in the
+	// vendor's billing (e.g. a Stripe customer id): a payment from that
+	// account is the partner's own purchase and earns no commission.
+	BillingAccount string    `json:"billing_account,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 	// StatusReason says why the status last changed (suspensions).
 	StatusReason string `json:"status_reason,omitempty"`
 }

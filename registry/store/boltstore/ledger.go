@@ -479,3 +479,20 @@ func (s *Store) PaymentAlias(ctx context.Context, alias string) (string, bool, e
 	})
 	return id, ok, err
 }
+
+// SetPartnerBillingAccount implements store.LedgerStore. It rewrites the
+// partner record in place (the partners bucket is the one CreatePartner
+// writes), in one transaction.
+func (s *Store) SetPartnerBillingAccount(ctx context.Context, code, account string, at time.Time) (store.Partner, error) {
+	var p store.Partner
+	err := s.domainWrite(ctx, func(tx *bolt.Tx) (error, error) {
+		var err error
+		p, err = getPartner(tx, code)
+		if err != nil {
+			return err, nil
+		}
+		p.BillingAccount, p.UpdatedAt = account, at
+		return nil, putJSON(tx.Bucket(bucketPartners), []byte(code), p)
+	})
+	return p, err
+}

@@ -15,16 +15,9 @@ import (
 )
 
 // reportValueVersion starts every stored report value: version byte,
-// received-at (unix nanoseconds, 8 bytes BE), then the report JSON exactly
-// as the install signed it.
+// received-at (unix nanoseconds, 8 bytes BE), then the report's canonical
+// JSON (built by encodeReports).
 const reportValueVersion = 1
-
-func encodeReport(at time.Time, raw []byte) []byte {
-	v := make([]byte, 0, 9+len(raw))
-	v = append(v, reportValueVersion)
-	v = binary.BigEndian.AppendUint64(v, uint64(at.UnixNano()))
-	return append(v, raw...)
-}
 
 func decodeReport(v []byte) (time.Time, []byte, error) {
 	if len(v) < 9 || v[0] != reportValueVersion {
@@ -365,10 +358,12 @@ func (s *Store) SetLicence(ctx context.Context, id string, l store.LicenceRecord
 	})
 }
 
-// AppendReports implements store.Store.
+// AppendReports implements store.Store. Keys and values are built before
+// the write is queued, so the shared transaction only looks up and puts.
 func (s *Store) AppendReports(ctx context.Context, id string, reports []store.IncomingReport, at time.Time) (store.AppendResult, error) {
 	var res store.AppendResult
 	results := make([]api.ReportResult, len(reports))
+	keys, vals := encodeReports(id, reports, at)
 	in, err := s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
 		if in.State == store.InstallDeactivated {
 			return fmt.Errorf("install %s: %w", id, store.ErrDeactivated), nil
@@ -377,33 +372,38 @@ func (s *Store) AppendReports(ctx context.Context, id string, reports []store.In
 		for i, r := range reports {
 			seq := r.Report.Seq
 			results[i] = api.ReportResult{Seq: seq, Status: api.StatusStored}
-			key := seqKey(id, seq)
-			if old := rb.Get(key); old != nil {
-				dup, err := sameAsStored(cb, key, old, r.Raw)
-				if err != nil {
-					return nil, err
-				}
-				if dup {
-					results[i].Status = api.StatusDuplicate
-					continue
-				}
-				// Same seq, other content: keep both, flag the install.
-				n, err := cb.NextSequence()
-				if err != nil {
-					return nil, err
-				}
-				if err := cb.Put(binary.BigEndian.AppendUint64(bytes.Clone(key), n), encodeReport(at, r.Raw)); err != nil {
-					return nil, err
-				}
-				in.ConflictCount++
-				if reason := store.ConflictReason(seq); store.FlagClone(in, reason, at) {
-					if err := addEvent(tx, store.Event{InstallID: id, Kind: store.EventCloned, At: at, Why: reason}); err != nil {
+			key := keys[i]
+			// Every stored seq of an install (reports and conflicts) is at
+			// most its MaxSeq, which is written in the same transaction:
+			// above it there is nothing to look up.
+			if seq <= in.MaxSeq {
+				if old := rb.Get(key); old != nil {
+					dup, err := sameAsStored(cb, key, old, r.Raw)
+					if err != nil {
 						return nil, err
 					}
+					if dup {
+						results[i].Status = api.StatusDuplicate
+						continue
+					}
+					// Same seq, other content: keep both, flag the install.
+					n, err := cb.NextSequence()
+					if err != nil {
+						return nil, err
+					}
+					if err := cb.Put(binary.BigEndian.AppendUint64(bytes.Clone(key), n), vals[i]); err != nil {
+						return nil, err
+					}
+					in.ConflictCount++
+					if reason := store.ConflictReason(seq); store.FlagClone(in, reason, at) {
+						if err := addEvent(tx, store.Event{InstallID: id, Kind: store.EventCloned, At: at, Why: reason}); err != nil {
+							return nil, err
+						}
+					}
+					continue
 				}
-				continue
 			}
-			if err := rb.Put(key, encodeReport(at, r.Raw)); err != nil {
+			if err := rb.Put(key, vals[i]); err != nil {
 				return nil, err
 			}
 			if reason := store.ApplyReport(in, r.Report, at); reason != "" && store.FlagClone(in, reason, at) {
@@ -419,6 +419,34 @@ func (s *Store) AppendReports(ctx context.Context, id string, reports []store.In
 	}
 	res.Results, res.Install = results, in
 	return res, nil
+}
+
+// encodeReports builds the key and the stored value of every report in
+// two buffers (two allocations per batch instead of two per report). The
+// slices are capped so nothing appended to one can reach another.
+func encodeReports(id string, reports []store.IncomingReport, at time.Time) (keys, vals [][]byte) {
+	keyLen := len(id) + 1 + 8
+	valLen := 0
+	for _, r := range reports {
+		valLen += 9 + len(r.Raw)
+	}
+	kb := make([]byte, 0, keyLen*len(reports))
+	vb := make([]byte, 0, valLen)
+	keys, vals = make([][]byte, len(reports)), make([][]byte, len(reports))
+	nanos := uint64(at.UnixNano())
+	for i, r := range reports {
+		start := len(kb)
+		kb = append(kb, id...)
+		kb = append(kb, '/')
+		kb = binary.BigEndian.AppendUint64(kb, r.Report.Seq)
+		keys[i] = kb[start:len(kb):len(kb)]
+		start = len(vb)
+		vb = append(vb, reportValueVersion)
+		vb = binary.BigEndian.AppendUint64(vb, nanos)
+		vb = append(vb, r.Raw...)
+		vals[i] = vb[start:len(vb):len(vb)]
+	}
+	return keys, vals
 }
 
 // sameAsStored reports whether raw repeats the stored report at key or one
