@@ -173,6 +173,9 @@ func (b *builder) asterisk() error {
 		}
 	}
 	if !userOK {
+		if err := checkARIUser(user, password); err != nil {
+			return err
+		}
 		block := ariUserBlock(user, password)
 		if b.opts.ConfigureARI {
 			e, err := edit(a.ARI.CustomFile)

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,7 +351,11 @@ func (d *detector) http(a *AsteriskInfo) error {
 		h.Enabled = confBool(v)
 	}
 	if v, ok := s.get("bindaddr"); ok {
-		h.BindAddr = v
+		if net.ParseIP(strings.Trim(v, "[]")) != nil || validHostname(v) {
+			h.BindAddr = v
+		} else {
+			d.note("%s: bindaddr %q is not an address: Asterisk cannot bind its HTTP server to it", file, v)
+		}
 	}
 	if v, ok := s.get("bindport"); ok {
 		if p, err := strconv.Atoi(v); err == nil && p > 0 && p < 65536 {
@@ -426,11 +432,12 @@ func ariURL(h HTTPInfo) string {
 		host = "127.0.0.1"
 	}
 	host = strings.Trim(host, "[]")
-	u := "http://" + net.JoinHostPort(host, strconv.Itoa(h.BindPort))
+	u := url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(h.BindPort)), Path: "/ari"}
 	if h.Prefix != "" {
-		u += "/" + h.Prefix
+		// url.URL escapes what the prefix holds ("?", "#", spaces…).
+		u.Path = "/" + h.Prefix + "/ari"
 	}
-	return u + "/ari"
+	return u.String()
 }
 
 // user returns the ARI user named name.
@@ -482,6 +489,10 @@ func (d *detector) odoo() (*OdooInfo, error) {
 		}
 	}
 	host := o.Interface
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		d.note("%s: http_interface %q is not an address; the agent will use 127.0.0.1", o.ConfigFile, host)
+		o.Interface, host = "", ""
+	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
@@ -517,63 +528,129 @@ func (d *detector) unitConfigArg(unit string) string {
 	return ""
 }
 
-// readOdooConf reads the [options] section of an Odoo configuration file
-// (Python ConfigParser syntax: "key = value", ";" or "#" comments).
+// readOdooConf reads the [options] section of the Odoo configuration file.
 func (d *detector) readOdooConf(o *OdooInfo) error {
 	f, err := os.Open(d.path(o.ConfigFile))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	notes, err := parseOdooConf(f, o.ConfigFile, o)
+	for _, n := range notes {
+		d.note("%s", n)
+	}
+	return err
+}
+
+// maxOdooConfLine bounds one line of odoo.conf (addons_path lines are the
+// longest real ones, a few KiB).
+const maxOdooConfLine = 1 << 20
+
+// parseOdooConf reads the [options] section of an Odoo configuration file
+// into o. The syntax is Python's ConfigParser, as Odoo reads it: "key =
+// value" or "key: value" (the first of '=' or ':' splits), keys are
+// case-insensitive, whole-line ";" or "#" comments, and indented lines
+// continue the value above them. notes are values that were skipped.
+func parseOdooConf(r io.Reader, file string, o *OdooInfo) (notes []string, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxOdooConfLine)
 	section := ""
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	var lastKey string
+	vals := map[string]string{}
+	lines := map[string]int{}
+	n := 0
+	for sc.Scan() {
+		n++
+		raw := sc.Text()
+		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == ';' || line[0] == '#' {
 			continue
 		}
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			section = strings.TrimSpace(line[1 : len(line)-1])
+		if (raw[0] == ' ' || raw[0] == '\t') && lastKey != "" {
+			// A continuation line (addons_path is often split like this).
+			vals[lastKey] += "\n" + line
 			continue
 		}
-		if section != "options" {
+		lastKey = ""
+		if line[0] == '[' {
+			if end := strings.LastIndexByte(line, ']'); end > 0 {
+				section = line[1:end]
+				continue
+			}
+		}
+		i := strings.IndexAny(line, "=:")
+		if i <= 0 {
+			continue // ConfigParser refuses such a line; Odoo would not start
+		}
+		k, v := strings.ToLower(strings.TrimSpace(line[:i])), strings.TrimSpace(line[i+1:])
+		if section != "options" || k == "" {
 			continue
 		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			k, v, ok = strings.Cut(line, ":")
+		vals[k], lines[k], lastKey = v, n, k
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return notes, fmt.Errorf("line %d is longer than %d KiB: not an Odoo configuration file?", n+1, maxOdooConfLine>>10)
 		}
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		return notes, err
+	}
+	get := func(k string) string {
+		v := vals[k]
 		if strings.EqualFold(v, "False") || strings.EqualFold(v, "None") {
-			v = ""
+			return ""
 		}
-		switch k {
-		case "http_port", "xmlrpc_port":
-			if v == "" {
-				continue
-			}
-			p, err := strconv.Atoi(v)
-			if err != nil || p <= 0 || p > 65535 {
-				d.note("%s:%d: %s %q is not a port number; assuming %d", o.ConfigFile, n, k, v, o.HTTPPort)
-				continue
-			}
-			o.HTTPPort = p
-		case "http_interface", "xmlrpc_interface":
+		return v
+	}
+	for _, k := range []string{"xmlrpc_port", "http_port"} { // http_port wins, as in Odoo ≥ 11
+		v := get(k)
+		if v == "" {
+			continue
+		}
+		p, err := strconv.Atoi(v)
+		if err != nil || p <= 0 || p > 65535 {
+			notes = append(notes, fmt.Sprintf("%s:%d: %s %q is not a port number; assuming %d", file, lines[k], k, v, o.HTTPPort))
+			continue
+		}
+		o.HTTPPort = p
+	}
+	for _, k := range []string{"xmlrpc_interface", "http_interface"} {
+		if v := get(k); v != "" {
 			o.Interface = v
-		case "addons_path":
-			o.AddonsPath = v
-		case "db_name":
-			o.DBName = v
-		case "db_host":
-			o.DBHost = v
-		case "db_port":
-			o.DBPort = v
-		case "db_user":
-			o.DBUser = v
 		}
 	}
-	return sc.Err()
+	if v := get("addons_path"); v != "" {
+		var parts []string
+		for _, p := range strings.Split(strings.ReplaceAll(v, "\n", ","), ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		o.AddonsPath = strings.Join(parts, ",")
+	}
+	o.DBName, o.DBHost, o.DBPort, o.DBUser = get("db_name"), get("db_host"), get("db_port"), get("db_user")
+	return notes, nil
+}
+
+// validHostname reports whether h is a DNS name: dot-separated labels of
+// letters, digits and '-', at most 253 bytes.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -142,14 +142,14 @@ func TestDetectLiveRunsAsteriskV(t *testing.T) {
 }
 
 func TestConfCommentsAndEdits(t *testing.T) {
-	line, block := stripConfComment(`password = a\;b ; comment`, false)
-	if strings.TrimSpace(line) != "password = a;b" || block {
+	line, block := stripConfComment(`password = a\;b ; comment`, 0)
+	if strings.TrimSpace(line) != "password = a;b" || block != 0 {
 		t.Errorf("got %q %v", line, block)
 	}
-	if line, block = stripConfComment(`x = 1 ;-- start`, false); strings.TrimSpace(line) != "x = 1" || !block {
+	if line, block = stripConfComment(`x = 1 ;-- start`, 0); strings.TrimSpace(line) != "x = 1" || block != 1 {
 		t.Errorf("got %q %v", line, block)
 	}
-	if line, block = stripConfComment(`still --; y = 2`, true); strings.TrimSpace(line) != "y = 2" || block {
+	if line, block = stripConfComment(`still --; y = 2`, 1); strings.TrimSpace(line) != "y = 2" || block != 0 {
 		t.Errorf("got %q %v", line, block)
 	}
 	in := "[general]\n;enabled = yes\nenabled = no ; off\nbindaddr=1.2.3.4\n[other]\nenabled = no\n"

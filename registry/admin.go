@@ -141,6 +141,20 @@ func (s *Server) handleCreatePartner(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleListPartners(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.PartnerFilter{Tier: store.Tier(q.Get("tier")), Status: store.PartnerStatus(q.Get("status"))}
+	// An unknown value would match no partner: an empty list that looks
+	// like an answer to a typo.
+	switch f.Tier {
+	case "", store.TierPartner, store.TierReferral:
+	default:
+		s.fail(w, errorf(http.StatusBadRequest, api.CodeMalformed, "tier %q: use partner or referral", f.Tier))
+		return
+	}
+	switch f.Status {
+	case "", store.PartnerPending, store.PartnerApproved, store.PartnerSuspended:
+	default:
+		s.fail(w, errorf(http.StatusBadRequest, api.CodeMalformed, "status %q: use pending, approved or suspended", f.Status))
+		return
+	}
 	ps, err := s.store.ListPartners(r.Context(), f)
 	if err != nil {
 		s.fail(w, err)

@@ -6,11 +6,13 @@
 package localapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -228,10 +230,8 @@ func Handler(a Agent) http.Handler {
 	})
 	mux.HandleFunc("POST "+PathLink, func(w http.ResponseWriter, r *http.Request) {
 		var req LinkRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeErr(w, &Error{HTTPStatus: 400, Code: api.CodeMalformed, Message: "body must be {\"partner_code\":\"…\"}: " + err.Error()})
+		if err := decodeBody(w, r, maxLinkBody, &req, `{"partner_code":"…"}`); err != nil {
+			writeErr(w, err)
 			return
 		}
 		ans, err := a.RequestLink(r.Context(), req.PartnerCode)
@@ -251,6 +251,44 @@ func Handler(a Agent) http.Handler {
 		writeErr(w, &Error{HTTPStatus: 404, Code: api.CodeNotFound, Message: "no such path: " + r.Method + " " + r.URL.Path})
 	})
 	return mux
+}
+
+// Body limits of the POST routes.
+const (
+	maxLinkBody   = 4096
+	maxTicketBody = api.MaxTicketBodyLen + 8192
+)
+
+// decodeBody reads one JSON object of at most limit bytes into v, refusing
+// unknown fields and trailing data. shape is what a good body looks like,
+// for the error message. The errors are *Error: 413 for a body too large,
+// 415 for a body that is not JSON by its Content-Type, 400 otherwise.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any, shape string) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return &Error{HTTPStatus: http.StatusUnsupportedMediaType, Code: api.CodeMalformed,
+				Message: "Content-Type " + ct + " is not application/json: send the body as JSON " + shape}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return &Error{HTTPStatus: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge,
+			Message: fmt.Sprintf("body is larger than %d bytes: send %s", limit, shape)}
+	case err != nil:
+		return &Error{HTTPStatus: http.StatusBadRequest, Code: api.CodeMalformed, Message: "read body: " + err.Error()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &Error{HTTPStatus: http.StatusBadRequest, Code: api.CodeMalformed, Message: "body must be " + shape + ": " + err.Error()}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &Error{HTTPStatus: http.StatusBadRequest, Code: api.CodeMalformed, Message: "body must be one JSON object " + shape + ", with nothing after it"}
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

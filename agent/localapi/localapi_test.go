@@ -89,7 +89,7 @@ func TestHandlerRejectsBadInput(t *testing.T) {
 	}{
 		{"POST", PathLink, `{"partner_code":1}`, 400},
 		{"POST", PathLink, `{"code":"x"}`, 400},
-		{"POST", PathLink, strings.Repeat("x", 10000), 400},
+		{"POST", PathLink, strings.Repeat("x", 10000), 413},
 		{"GET", "/nope", "", 404},
 		{"DELETE", PathStatus, "", 405},
 	} {

@@ -2,8 +2,6 @@ package localapi
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"time"
 
@@ -78,10 +76,8 @@ func registerTickets(mux *http.ServeMux, a Agent) {
 	}
 	mux.HandleFunc("POST "+PathTickets, func(w http.ResponseWriter, r *http.Request) {
 		var req OpenTicketRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxTicketBodyLen+8192))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeErr(w, &Error{HTTPStatus: 400, Code: api.CodeMalformed, Message: "body must be {\"subject\":\"…\",\"body\":\"…\"}: " + err.Error()})
+		if err := decodeBody(w, r, maxTicketBody, &req, `{"subject":"…","body":"…"}`); err != nil {
+			writeErr(w, err)
 			return
 		}
 		ans, err := ta.OpenTicket(r.Context(), req)

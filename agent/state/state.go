@@ -69,6 +69,9 @@ func (d *Dir) LoadOrCreateKey() (key ed25519.PrivateKey, created bool, err error
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
 	}
+	if err := d.CheckKeyNotLost(); err != nil {
+		return nil, false, err
+	}
 	_, key, err = ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, false, fmt.Errorf("generate install key: %w", err)
@@ -82,6 +85,18 @@ func (d *Dir) LoadOrCreateKey() (key ed25519.PrivateKey, created bool, err error
 		return nil, false, fmt.Errorf("write install key: %w", err)
 	}
 	return key, true, nil
+}
+
+// CheckKeyNotLost is called before a new install key is made: when the
+// install record exists the install already has an identity at the
+// registry, and a new key would silently cut it off (every report refused
+// as badly signed). It returns an error saying how to recover.
+func (d *Dir) CheckKeyNotLost() error {
+	if _, err := os.Stat(d.File(InstallFile)); err != nil {
+		return nil
+	}
+	return fmt.Errorf("install key %s is missing but %s records an activated install: restore the key from backup (it is the install's identity at the registry); to register this server as a new install instead, remove %s and %s, then re-run the installer",
+		d.File(KeyFile), d.File(InstallFile), d.File(InstallFile), d.File(LicenceFile))
 }
 
 // LoadKey reads an install key file. A key readable by group or others is
@@ -131,12 +146,35 @@ func (d *Dir) LoadInstall() (inst Install, ok bool, err error) {
 		return inst, false, fmt.Errorf("read install record: %w", err)
 	}
 	if err := json.Unmarshal(data, &inst); err != nil {
-		return inst, false, fmt.Errorf("install record %s is damaged (%v): restore it from backup or re-run the installer", d.File(InstallFile), err)
+		return Install{}, false, fmt.Errorf("install record %s is damaged (%v): restore it from backup or re-run the installer", d.File(InstallFile), err)
 	}
-	if inst.InstallID == "" {
-		return inst, false, fmt.Errorf("install record %s has no install_id: re-run the installer", d.File(InstallFile))
+	if err := inst.check(); err != nil {
+		return Install{}, false, fmt.Errorf("install record %s %v: restore it from backup or re-run the installer", d.File(InstallFile), err)
 	}
 	return inst, true, nil
+}
+
+// maxHeartbeatInterval bounds heartbeat_interval_seconds: a year, far
+// above any real schedule and far below what overflows a time.Duration.
+const maxHeartbeatInterval = 366 * 24 * 3600
+
+// check says what is wrong with a decoded install record.
+func (inst Install) check() error {
+	if inst.InstallID == "" {
+		return errors.New("has no install_id")
+	}
+	if len(inst.InstallID) > 64 {
+		return fmt.Errorf("has an install_id of %d bytes; install ids are short", len(inst.InstallID))
+	}
+	for _, c := range []byte(inst.InstallID) {
+		if c <= ' ' || c >= 0x7f || c == '/' || c == '\\' {
+			return fmt.Errorf("has an install_id %q that is not an install id", inst.InstallID)
+		}
+	}
+	if inst.HeartbeatIntervalSeconds < 0 || inst.HeartbeatIntervalSeconds > maxHeartbeatInterval {
+		return fmt.Errorf("has heartbeat_interval_seconds %d, outside 0 to %d", inst.HeartbeatIntervalSeconds, maxHeartbeatInterval)
+	}
+	return nil
 }
 
 // SaveInstall writes the install record atomically.
