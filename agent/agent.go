@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -38,6 +39,45 @@ import (
 
 // DefaultHeartbeatInterval is used until the registry names one.
 const DefaultHeartbeatInterval = time.Hour
+
+// Bounds on the heartbeat interval the registry hands out. A registry bug
+// or a hostile answer must neither flood it (nor overflow time.Duration
+// into a negative, busy-looping timer) nor silence an install for months.
+const (
+	MinHeartbeatInterval = 10 * time.Second
+	MaxHeartbeatInterval = 7 * 24 * time.Hour
+)
+
+// clampInterval turns the registry's heartbeat_interval_seconds into a
+// duration within [MinHeartbeatInterval, MaxHeartbeatInterval]. ok is
+// false when the value had to be changed. Zero or less means "not named"
+// and is never passed here.
+func clampInterval(seconds int) (iv time.Duration, ok bool) {
+	switch {
+	case seconds < int(MinHeartbeatInterval/time.Second):
+		return MinHeartbeatInterval, false
+	case seconds > int(MaxHeartbeatInterval/time.Second):
+		// Compared in seconds, before multiplying: the product overflows.
+		return MaxHeartbeatInterval, false
+	}
+	return time.Duration(seconds) * time.Second, true
+}
+
+// registryInterval clamps an interval from a registry answer and says so
+// in the log when it had to.
+func (d *Daemon) registryInterval(seconds int, from string) time.Duration {
+	iv, ok := clampInterval(seconds)
+	if !ok {
+		d.logClamped(seconds, iv, from)
+	}
+	return iv
+}
+
+func (d *Daemon) logClamped(seconds int, iv time.Duration, from string) {
+	d.log.Warn("registry named a heartbeat interval outside the agent's bounds; using the nearest bound",
+		"from", from, "heartbeat_interval_seconds", seconds, "using", iv,
+		"min", MinHeartbeatInterval, "max", MaxHeartbeatInterval)
+}
 
 // linkFile keeps the last `partner set` request across restarts.
 const linkFile = "link.json"
@@ -169,7 +209,7 @@ func Start(opts Options) (*Daemon, error) {
 	}
 	d.install, d.activated = inst, activated
 	if activated && inst.HeartbeatIntervalSeconds > 0 {
-		d.interval = time.Duration(inst.HeartbeatIntervalSeconds) * time.Second
+		d.interval = d.registryInterval(inst.HeartbeatIntervalSeconds, "install record")
 	}
 	if armoured, has, err := d.dir.LoadLicence(); err != nil {
 		d.lic.err = err.Error()
@@ -586,15 +626,22 @@ func (h hooks) Activated(resp api.ActivationResponse) error {
 	if !d.activated || inst.InstallID != resp.InstallID {
 		inst = state.Install{InstallID: resp.InstallID, ActivatedAt: time.Now().UTC()}
 	}
-	inst.HeartbeatIntervalSeconds = resp.HeartbeatIntervalSeconds
+	// The record keeps the clamped interval: an out-of-range value stored
+	// as given would make the next start refuse the install record.
+	var iv time.Duration
+	inst.HeartbeatIntervalSeconds = 0
+	if resp.HeartbeatIntervalSeconds > 0 {
+		iv = d.registryInterval(resp.HeartbeatIntervalSeconds, "activation")
+		inst.HeartbeatIntervalSeconds = int(iv / time.Second)
+	}
 	inst.Partner, inst.LinkNote = resp.Partner, resp.LinkNote
 	if err := d.dir.SaveInstall(inst); err != nil {
 		d.mu.Unlock()
 		return err
 	}
 	d.install, d.activated = inst, true
-	if resp.HeartbeatIntervalSeconds > 0 {
-		d.interval = time.Duration(resp.HeartbeatIntervalSeconds) * time.Second
+	if iv > 0 {
+		d.interval = iv
 	}
 	d.mu.Unlock()
 	d.log.Info("install activated", "install_id", resp.InstallID, "partner", partnerCode(resp.Partner), "note", resp.LinkNote)
@@ -616,12 +663,17 @@ func partnerCode(p *api.PartnerRef) string {
 func (h hooks) ReportsAnswered(resp api.ReportBatchResponse) {
 	d := h.d
 	if resp.HeartbeatIntervalSeconds > 0 {
-		iv := time.Duration(resp.HeartbeatIntervalSeconds) * time.Second
+		iv, inBounds := clampInterval(resp.HeartbeatIntervalSeconds)
 		d.mu.Lock()
 		changed := iv != d.interval
 		if changed {
+			// Logged once, when adopted, not with every answer that
+			// repeats the same out-of-range value.
+			if !inBounds {
+				d.logClamped(resp.HeartbeatIntervalSeconds, iv, "report answer")
+			}
 			d.interval = iv
-			d.install.HeartbeatIntervalSeconds = resp.HeartbeatIntervalSeconds
+			d.install.HeartbeatIntervalSeconds = int(iv / time.Second)
 			if err := d.dir.SaveInstall(d.install); err != nil {
 				d.log.Warn("store the heartbeat interval", "error", err)
 			}
@@ -724,15 +776,86 @@ func (d *Daemon) saveLinkLocked() {
 	}
 }
 
+// maxLinkFileBytes bounds link.json: the agent writes a few hundred bytes.
+const maxLinkFileBytes = 64 << 10
+
+// loadLink reads link.json, the state of the last `partner set`. A file
+// that cannot be trusted is kept aside as link.json.corrupt-TIMESTAMP, never
+// overwritten unseen: the request itself stays in the outbox, so only the
+// progress `switchboard status` shows is lost.
 func (d *Daemon) loadLink() {
-	data, err := os.ReadFile(d.dir.File(linkFile))
-	if err != nil {
+	path := d.dir.File(linkFile)
+	l, err := readLinkFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err == nil:
+		d.link = &l
 		return
 	}
-	var l localapi.LinkRequestInfo
-	if json.Unmarshal(data, &l) == nil && l.Code != "" {
-		d.link = &l
+	const meaning = "only the progress of the last 'switchboard partner set' that 'switchboard status' shows is lost: " +
+		"a request still waiting stays queued in the outbox, and a confirmed link is kept in the install record"
+	aside, rerr := setAside(path, time.Now())
+	if rerr != nil {
+		d.log.Error("link request state is damaged and could not be set aside; the next 'switchboard partner set' overwrites it",
+			"path", path, "error", err, "set_aside_error", rerr, "meaning", meaning)
+		return
 	}
+	d.log.Warn("link request state is damaged; kept aside for inspection", "path", path, "kept_as", aside, "error", err, "meaning", meaning)
+}
+
+// readLinkFile reads and checks link.json.
+func readLinkFile(path string) (localapi.LinkRequestInfo, error) {
+	var l localapi.LinkRequestInfo
+	fh, err := os.Open(path)
+	if err != nil {
+		return l, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxLinkFileBytes+1))
+	if err != nil {
+		return l, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxLinkFileBytes {
+		return l, fmt.Errorf("%s is larger than %d bytes", path, maxLinkFileBytes)
+	}
+	if err := json.Unmarshal(data, &l); err != nil {
+		return l, fmt.Errorf("%s is not JSON link state: %w", path, err)
+	}
+	code, err := partnercode.Parse(l.Code)
+	if err != nil {
+		return l, fmt.Errorf("%s names partner code %q: %w", path, l.Code, err)
+	}
+	l.Code = code.String()
+	switch l.State {
+	case "pending", "linked", "refused":
+	default:
+		return l, fmt.Errorf("%s has state %q, not pending, linked or refused", path, l.State)
+	}
+	if l.Seq == 0 {
+		return l, fmt.Errorf("%s has no outbox sequence number", path)
+	}
+	return l, nil
+}
+
+// setAside renames a damaged state file to NAME.corrupt-TIMESTAMP (with a
+// counter if that exists) and returns the new path.
+func setAside(path string, now time.Time) (string, error) {
+	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	aside := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if i > 100 {
+			return "", fmt.Errorf("too many %s* files", base)
+		}
+		aside = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("set %s aside: %w", path, err)
+	}
+	return aside, nil
 }
 
 // --- status --------------------------------------------------------------

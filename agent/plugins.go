@@ -1,17 +1,15 @@
 package agent
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"runtime"
-	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/switchboard-dev/switchboard/agent/config"
 	"github.com/switchboard-dev/switchboard/agent/localapi"
 	"github.com/switchboard-dev/switchboard/internal/buildinfo"
+	"github.com/switchboard-dev/switchboard/internal/hostfacts"
 	"github.com/switchboard-dev/switchboard/registry/api"
 )
 
@@ -84,34 +82,33 @@ type FactSource interface {
 	HostFacts() api.Facts
 }
 
-// SystemFacts reads the host's facts from the running system.
-type SystemFacts struct{}
+// SystemFacts reads the host's facts from the running system, or from
+// the system under Root when it is set (tests, containers).
+type SystemFacts struct {
+	// Root is the system's root directory; "" is the running system,
+	// whose hostname comes from the kernel.
+	Root string
+}
 
 // HostFacts implements FactSource. The machine id is informative only:
-// identity is the install key, since servers get cloned.
-func (SystemFacts) HostFacts() api.Facts {
-	f := api.Facts{OS: runtime.GOOS + "/" + runtime.GOARCH, AgentVersion: buildinfo.Get().Version}
-	f.Hostname, _ = os.Hostname()
-	if id, err := os.ReadFile("/etc/machine-id"); err == nil {
-		f.MachineID = strings.TrimSpace(string(id))
+// identity is the install key, since servers get cloned. Every fact is
+// cleaned to what the registry accepts: a hand-edited os-release must not
+// get the install's activation or heartbeats refused.
+func (s SystemFacts) HostFacts() api.Facts {
+	root, hostname := s.Root, ""
+	if root == "" {
+		root, hostname = "/", hostfacts.LiveHostname()
+	} else {
+		hostname = hostfacts.Hostname(root)
 	}
-	if name := osRelease("/etc/os-release"); name != "" {
+	f := api.Facts{
+		OS:           runtime.GOOS + "/" + runtime.GOARCH,
+		AgentVersion: hostfacts.Clean(buildinfo.Get().Version),
+		Hostname:     hostname,
+		MachineID:    hostfacts.MachineID(root),
+	}
+	if name := hostfacts.OSRelease(root); name != "" {
 		f.OS = name
 	}
 	return f
-}
-
-func osRelease(path string) string {
-	fh, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
-			return strings.Trim(v, `"'`)
-		}
-	}
-	return ""
 }

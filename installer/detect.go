@@ -500,32 +500,147 @@ func (d *detector) odoo() (*OdooInfo, error) {
 	return o, nil
 }
 
-// unitConfigArg finds -c FILE / --config FILE / --config=FILE in the
-// unit's ExecStart.
+// maxUnitFileBytes bounds a systemd unit file read for its ExecStart;
+// real ones are a few KiB, with long Environment= lines at most.
+const maxUnitFileBytes = 1 << 20
+
+// unitConfigArg finds -c FILE / -cFILE / --config FILE / --config=FILE in
+// the [Service] ExecStart of the unit (the last one: an empty ExecStart=
+// resets the list). Lines of any length and backslash continuations are
+// read as systemd reads them. A unit that cannot be read, or a config path
+// that is not absolute, is noted and gives "".
 func (d *detector) unitConfigArg(unit string) string {
-	f, err := os.Open(d.path(unit))
+	data, err := readBounded(d.path(unit), maxUnitFileBytes)
 	if err != nil {
+		d.note("cannot read %s for Odoo's --config: %v", unit, err)
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		v, ok := strings.CutPrefix(line, "ExecStart=")
-		if !ok {
+	cmdline := unitExecStart(string(data))
+	if cmdline == "" {
+		return ""
+	}
+	args := splitExecArgs(cmdline)
+	var conf string
+	for i, a := range args {
+		switch {
+		case (a == "-c" || a == "--config") && i+1 < len(args):
+			conf = args[i+1]
+		case strings.HasPrefix(a, "--config="):
+			conf = strings.TrimPrefix(a, "--config=")
+		case strings.HasPrefix(a, "-c") && !strings.HasPrefix(a, "--") && len(a) > 2:
+			conf = a[2:]
+		default:
 			continue
 		}
-		fields := strings.Fields(v)
-		for i, a := range fields {
-			switch {
-			case (a == "-c" || a == "--config") && i+1 < len(fields):
-				return fields[i+1]
-			case strings.HasPrefix(a, "--config="):
-				return strings.TrimPrefix(a, "--config=")
+		break
+	}
+	if conf == "" {
+		return ""
+	}
+	if !filepath.IsAbs(conf) {
+		d.note("%s: ExecStart names Odoo config %q, which is not an absolute path; looking in the usual places instead", unit, conf)
+		return ""
+	}
+	return filepath.Clean(conf)
+}
+
+// readBounded reads a regular file of at most max bytes; a longer one is
+// an error, not silently cut.
+func readBounded(path string, max int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("larger than %d bytes, which no unit file is", max)
+	}
+	return data, nil
+}
+
+// unitExecStart returns the value of the last ExecStart= of the [Service]
+// section of a systemd unit, as systemd.syntax(7) reads it: comment lines
+// start with # or ;, a trailing backslash joins the next line (comment
+// lines inside a continuation are dropped), keys and values are trimmed.
+func unitExecStart(text string) string {
+	var cmdline, section, logical string
+	continued := false
+	for _, raw := range strings.Split(text, "\n") {
+		line := strings.TrimSpace(strings.TrimSuffix(raw, "\r"))
+		if continued && (strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";")) {
+			continue
+		}
+		if body, ok := strings.CutSuffix(line, "\\"); ok {
+			logical += body + " "
+			continued = true
+			continue
+		}
+		logical += line
+		line, logical, continued = strings.TrimSpace(logical), "", false
+		switch {
+		case line == "", line[0] == '#', line[0] == ';':
+		case line[0] == '[':
+			section = line
+		case section == "[Service]":
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.TrimSpace(k) == "ExecStart" {
+				cmdline = strings.TrimSpace(v) // empty resets
 			}
 		}
 	}
-	return ""
+	return cmdline
+}
+
+// splitExecArgs splits an ExecStart command line into words: whitespace
+// separates, "…" and '…' quote (with backslash escapes), and the
+// executable's prefixes (@ - : + !) are dropped.
+func splitExecArgs(cmd string) []string {
+	var args []string
+	var cur strings.Builder
+	inWord := false
+	var quote byte
+	for i := 0; i < len(cmd); i++ {
+		c := cmd[i]
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case c == '\\' && i+1 < len(cmd):
+			i++
+			cur.WriteByte(cmd[i])
+			inWord = true
+		case quote != 0:
+			cur.WriteByte(c)
+		case c == '"' || c == '\'':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	if len(args) > 0 {
+		args[0] = strings.TrimLeft(args[0], "@-:+!")
+	}
+	return args
 }
 
 // readOdooConf reads the [options] section of the Odoo configuration file.

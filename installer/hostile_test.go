@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 // writeConf writes name under dir with text.
@@ -291,56 +290,6 @@ func TestParseOdooConf(t *testing.T) {
 	}
 }
 
-func TestOSReleaseAndFacts(t *testing.T) {
-	cases := map[string]string{
-		"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n":      "Debian GNU/Linux 12 (bookworm)",
-		"NAME='Rocky Linux'\nVERSION=\"9.3 (Blue Onyx)\"\n":     "Rocky Linux 9.3 (Blue Onyx)",
-		"PRETTY_NAME=\"say \\\"hi\\\" \\\\ \\$HOME\"\n":         `say "hi" \ $HOME`,
-		"# comment\nPRETTY_NAME=Bare\r\n":                       "Bare",
-		"PRETTY_NAME=\"\"\nNAME=X\n":                            "X",
-		"PRETTY_NAME=\"" + strings.Repeat("\u00e9", 300) + "\"": strings.Repeat("\u00e9", 128),
-		"PRETTY_NAME=\"a\x01b\xffc\"":                           "a b\uFFFDc",
-	}
-	for in, want := range cases {
-		if got := cleanFact(parseOSRelease([]byte(in))); got != want {
-			t.Errorf("%q: got %q, want %q", in, got, want)
-		}
-	}
-}
-
-// acceptableFact is the registry's rule for one fact (checkString in
-// registry/decode.go).
-func acceptableFact(s string) bool {
-	if len(s) > 256 || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func FuzzParseOSRelease(f *testing.F) {
-	for _, s := range []string{
-		"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n",
-		"NAME=Fedora\nVERSION=\"39 (Server Edition)\"\n",
-		"PRETTY_NAME=\"unterminated\n",
-		"PRETTY_NAME='\\'\n",
-		"PRETTY_NAME=\"\\\"\n",
-		"=\n==\nPRETTY_NAME",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got := cleanFact(parseOSRelease(data))
-		if !acceptableFact(got) {
-			t.Fatalf("fact %q would be refused by the registry", got)
-		}
-	})
-}
-
 func FuzzParseOdooConf(f *testing.F) {
 	for _, p := range []string{"testdata/roots/odoo/etc/odoo/odoo.conf"} {
 		data, err := os.ReadFile(p)
@@ -463,4 +412,45 @@ func FuzzEditAsteriskConf(f *testing.F) {
 			t.Fatalf("after removal: %v, user still there in %q", err, back)
 		}
 	})
+}
+
+// TestUnitConfigArgReadsLongAndContinuedLines: a unit with a line over
+// bufio.Scanner's 64 KiB default (a long Environment=) before ExecStart,
+// or an ExecStart split with backslashes, still names the config file;
+// an oversized or odd unit is noted, not silently skipped.
+func TestUnitConfigArgReadsLongAndContinuedLines(t *testing.T) {
+	long := "Environment=PYTHONPATH=" + strings.Repeat("/opt/odoo/lib:", 10<<10) + "\n"
+	cases := []struct {
+		name, unit, want, note string
+	}{
+		{"long line first", "[Service]\n" + long + "ExecStart=/usr/bin/odoo -c /etc/custom/odoo.conf\n", "/etc/custom/odoo.conf", ""},
+		{"long ExecStart", "[Service]\nExecStart=/usr/bin/odoo " + strings.Repeat("--dev=all ", 10<<10) + "--config=/srv/odoo.conf\n", "/srv/odoo.conf", ""},
+		{"continued", "[Service]\nExecStart=/usr/bin/odoo \\\n  # a comment inside\n  --config \\\n  /etc/odoo/prod.conf\n", "/etc/odoo/prod.conf", ""},
+		{"quoted and prefixed", "[Service]\nExecStart=-/usr/bin/odoo \"--config=/etc/my odoo/odoo.conf\"\n", "/etc/my odoo/odoo.conf", ""},
+		{"glued short option", "[Service]\nExecStart = /usr/bin/odoo -c/etc/o.conf\n", "/etc/o.conf", ""},
+		{"reset keeps the last", "[Service]\nExecStart=/usr/bin/odoo -c /etc/a.conf\nExecStart=\nExecStart=/usr/bin/odoo -c /etc/b.conf\n", "/etc/b.conf", ""},
+		{"other section ignored", "[Unit]\nExecStart=/usr/bin/odoo -c /etc/wrong.conf\n[Service]\nExecStart=/usr/bin/odoo\n", "", ""},
+		{"relative path", "[Service]\nExecStart=/usr/bin/odoo -c ../../etc/shadow\n", "", "not an absolute path"},
+		{"too large", "[Service]\n" + strings.Repeat(long, 100) + "ExecStart=/usr/bin/odoo -c /etc/x.conf\n", "", "larger than"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			unit := "/etc/systemd/system/odoo.service"
+			if err := os.MkdirAll(filepath.Join(root, filepath.Dir(unit)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, unit), []byte(c.unit), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			d := &detector{root: root}
+			if got := d.unitConfigArg(unit); got != c.want {
+				t.Errorf("got %q, want %q (notes %q)", got, c.want, d.notes)
+			}
+			notes := strings.Join(d.notes, "\n")
+			if c.note == "" && notes != "" || c.note != "" && !strings.Contains(notes, c.note) {
+				t.Errorf("notes %q, want one with %q", notes, c.note)
+			}
+		})
+	}
 }

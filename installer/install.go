@@ -35,12 +35,12 @@ import (
 	"runtime"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/agent/config"
 	"github.com/switchboard-dev/switchboard/agent/outbox"
 	"github.com/switchboard-dev/switchboard/agent/state"
 	"github.com/switchboard-dev/switchboard/internal/buildinfo"
+	"github.com/switchboard-dev/switchboard/internal/hostfacts"
 	"github.com/switchboard-dev/switchboard/licensing"
 	"github.com/switchboard-dev/switchboard/plugins"
 	"github.com/switchboard-dev/switchboard/plugins/builtin"
@@ -467,92 +467,27 @@ func parseInstallKey(path string, data []byte) (ed25519.PrivateKey, error) {
 // --- activation --------------------------------------------------------------
 
 func (b *builder) facts() api.Facts {
-	f := api.Facts{OS: runtime.GOOS + "/" + runtime.GOARCH, AgentVersion: buildinfo.Get().Version}
+	// Facts come from files anyone may have edited; the registry refuses an
+	// activation whose facts are not short single-line text, so every one
+	// is cleaned (hostfacts does it for the host's own).
+	f := api.Facts{OS: runtime.GOOS + "/" + runtime.GOARCH, AgentVersion: hostfacts.Clean(buildinfo.Get().Version)}
 	root := b.lay.Root
 	if b.opts.live {
-		f.Hostname, _ = os.Hostname()
-	} else if data, err := readHead(filepath.Join(root, "/etc/hostname"), 256); err == nil {
-		f.Hostname, _, _ = strings.Cut(strings.TrimSpace(string(data)), "\n")
+		f.Hostname = hostfacts.LiveHostname()
+	} else {
+		f.Hostname = hostfacts.Hostname(root)
 	}
-	if data, err := readHead(filepath.Join(root, "/etc/machine-id"), 128); err == nil {
-		f.MachineID, _, _ = strings.Cut(strings.TrimSpace(string(data)), "\n")
+	f.MachineID = hostfacts.MachineID(root)
+	if name := hostfacts.OSRelease(root); name != "" {
+		f.OS = name
 	}
-	if data, err := readHead(filepath.Join(root, "/etc/os-release"), 64<<10); err == nil {
-		if name := parseOSRelease(data); name != "" {
-			f.OS = name
-		}
-	}
-	// Facts come from files anyone may have edited; the registry refuses an
-	// activation whose facts are not short single-line text.
-	f.Hostname, f.MachineID, f.OS = cleanFact(f.Hostname), cleanFact(f.MachineID), cleanFact(f.OS)
 	if a := b.h.Asterisk; a != nil {
-		f.Products = append(f.Products, api.Product{Name: "asterisk", Version: cleanFact(a.Version), Distribution: a.Distribution})
+		f.Products = append(f.Products, api.Product{Name: "asterisk", Version: hostfacts.Clean(a.Version), Distribution: a.Distribution})
 	}
 	if b.h.Odoo != nil {
 		f.Products = append(f.Products, api.Product{Name: "odoo"})
 	}
 	return f
-}
-
-// maxFactLen is what the registry accepts for one fact (registry/decode.go).
-const maxFactLen = 256
-
-// cleanFact makes s acceptable to the registry as a fact: valid UTF-8
-// without control characters, at most maxFactLen bytes (cut at a rune).
-func cleanFact(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	for len(s) > maxFactLen {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return strings.TrimSpace(s)
-}
-
-// parseOSRelease returns the system's name from os-release(5) text:
-// PRETTY_NAME, else NAME and VERSION. Values follow shell quoting: "…"
-// with backslash escapes, '…' taken literally, or a bare word.
-func parseOSRelease(data []byte) string {
-	vals := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		vals[k] = unquoteOSRelease(v)
-	}
-	if v := vals["PRETTY_NAME"]; v != "" {
-		return v
-	}
-	return strings.TrimSpace(vals["NAME"] + " " + vals["VERSION"])
-}
-
-func unquoteOSRelease(v string) string {
-	if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-		return v[1 : len(v)-1]
-	}
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		var b strings.Builder
-		in := v[1 : len(v)-1]
-		for i := 0; i < len(in); i++ {
-			if in[i] == '\\' && i+1 < len(in) && strings.IndexByte("\"\\`$", in[i+1]) >= 0 {
-				i++
-			}
-			b.WriteByte(in[i])
-		}
-		return b.String()
-	}
-	return v
 }
 
 func (b *builder) activationStep() error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,8 +139,37 @@ func (s *Server) handleCreatePartner(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// checkQuery refuses a list query with a parameter the route does not
+// take or one given twice: a mistyped filter name would otherwise list
+// everything, which looks like an answer (400 malformed_body).
+func checkQuery(q url.Values, allowed ...string) error {
+	for k, vs := range q {
+		if !slices.Contains(allowed, k) {
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "unknown query parameter %q: this list takes %s", k, strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "query parameter %q is given %d times: give it once", k, len(vs))
+		}
+	}
+	return nil
+}
+
+// filterCode parses a partner code used as a list filter: a malformed one
+// is a bad filter (400), not an unknown partner.
+func filterCode(v string) (string, error) {
+	c, err := partnercode.Parse(v)
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, api.CodeMalformed, "partner %q: %v", v, err)
+	}
+	return c.String(), nil
+}
+
 func (s *Server) handleListPartners(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := checkQuery(q, "tier", "status"); err != nil {
+		s.fail(w, err)
+		return
+	}
 	f := store.PartnerFilter{Tier: store.Tier(q.Get("tier")), Status: store.PartnerStatus(q.Get("status"))}
 	// An unknown value would match no partner: an empty list that looks
 	// like an answer to a typo.
@@ -236,7 +266,13 @@ func (s *Server) handlePartnerStatus(status store.PartnerStatus) http.HandlerFun
 func (s *Server) handleListInstalls(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
 		q := r.URL.Query()
+		if err := checkQuery(q, "status", "partner", "cloned", "after", "limit"); err != nil {
+			return err
+		}
 		f := store.InstallFilter{AfterID: q.Get("after"), Limit: 500}
+		if f.AfterID != "" && !validInstallID(f.AfterID) {
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "after %q is not an install id: pass the next_after of the previous page", f.AfterID)
+		}
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 10000 {
@@ -245,13 +281,19 @@ func (s *Server) handleListInstalls(w http.ResponseWriter, r *http.Request) {
 			f.Limit = n
 		}
 		if v := q.Get("partner"); v != "" {
-			code, err := parseCode(v)
+			code, err := filterCode(v)
 			if err != nil {
 				return err
 			}
 			f.PartnerCode = code
 		}
-		f.Cloned = q.Get("cloned") == "true"
+		switch v := q.Get("cloned"); v {
+		case "", "false":
+		case "true":
+			f.Cloned = true
+		default:
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "cloned %q: use true or false", v)
+		}
 		now := s.now()
 		stale, dead := now.Add(-s.cfg.StaleAfter.D()), now.Add(-s.cfg.DeadAfter.D())
 		if v := q.Get("status"); v != "" {
@@ -372,6 +414,9 @@ func (s *Server) handleMoveInstall(w http.ResponseWriter, r *http.Request) {
 
 // pageParams reads after (a seq) and limit for the report listings.
 func pageParams(q url.Values, defLimit, maxLimit int) (uint64, int, error) {
+	if err := checkQuery(q, "after", "limit"); err != nil {
+		return 0, 0, err
+	}
 	var after uint64
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)

@@ -13,6 +13,8 @@ import (
 	"github.com/switchboard-dev/switchboard/registry"
 	"github.com/switchboard-dev/switchboard/registry/api"
 	"github.com/switchboard-dev/switchboard/registry/store"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // adminDo sends an admin request with the token and returns status, body
@@ -157,5 +159,111 @@ func TestListPartnersRefusesUnknownFilters(t *testing.T) {
 		if status == 400 && errCode(t, raw) != api.CodeMalformed {
 			t.Errorf("%s: %s", q, raw)
 		}
+	}
+}
+
+// TestListRoutesRefuseBadFilters: on every admin list, a filter value
+// outside its enum or format, an unknown parameter or a repeated one is a
+// 400 with the JSON error, never an empty or unfiltered list.
+func TestListRoutesRefuseBadFilters(t *testing.T) {
+	e := newEnv(t, nil)
+	tokenRaw, err := os.ReadFile(filepath.Join(e.data, registry.AdminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenRaw))
+	p := e.partner(store.TierPartner, true)
+	in := e.newInstall(p.Code)
+	installs := "/v1/admin/installs"
+	reports := "/v1/admin/installs/" + in.id + "/reports"
+	seqs := "/v1/admin/installs/" + in.id + "/seqs"
+	tickets := "/v1/admin/tickets"
+	for q, want := range map[string]int{
+		"/v1/admin/partners?tier=partner&tier=referral": 400,
+		"/v1/admin/partners?teir=partner":               400,
+		"/v1/admin/partners?limit=5":                    400,
+
+		installs + "?status=zombie":                     400,
+		installs + "?stauts=dead":                       400,
+		installs + "?cloned=yes":                        400,
+		installs + "?cloned=TRUE":                       400,
+		installs + "?partner=NOT-A-CODE":                400,
+		installs + "?after=../../x":                     400,
+		installs + "?limit=0":                           400,
+		installs + "?status=dead&status=active":         400,
+		installs + "?status=active&cloned=false":        200,
+		installs + "?cloned=true&partner=" + p.Code:     200,
+		installs + "?after=" + in.id + "&limit=10":      200,
+		reports + "?after=-1":                           400,
+		reports + "?page=2":                             400,
+		reports + "?after=0&limit=10":                   200,
+		seqs + "?limit=x":                               400,
+		seqs + "?afterr=1":                              400,
+		seqs + "?after=1":                               200,
+		tickets + "?state=open":                         400,
+		tickets + "?install=pbx1":                       400,
+		tickets + "?after=t1":                           400,
+		tickets + "?partner=nope":                       400,
+		tickets + "?statee=held":                        400,
+		tickets + "?state=held&state=queued":            400,
+		tickets + "?state=held&install=" + in.id:        200,
+		tickets + "?partner=" + strings.ToLower(p.Code): 200,
+	} {
+		status, raw, ct := adminDo(t, e, token, "GET", q, "", nil, false)
+		if status != want {
+			t.Errorf("%s: %d %s, want %d", q, status, raw, want)
+			continue
+		}
+		if status == 400 && (errCode(t, raw) != api.CodeMalformed || !strings.HasPrefix(ct, "application/json")) {
+			t.Errorf("%s: %s %s", q, ct, raw)
+		}
+	}
+}
+
+// TestOpenAPIListsDocumentTheir400: every GET under /v1 that takes query
+// parameters lists the 400 its handler answers for a bad one.
+func TestOpenAPIListsDocumentTheir400(t *testing.T) {
+	raw, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Parameters map[string]struct {
+				In string `yaml:"in"`
+			} `yaml:"parameters"`
+		} `yaml:"components"`
+		Paths map[string]map[string]struct {
+			Parameters []map[string]any `yaml:"parameters"`
+			Responses  map[string]any   `yaml:"responses"`
+		} `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	n := 0
+	for path, ops := range doc.Paths {
+		get, ok := ops["get"]
+		if !ok || !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		query := false
+		for _, prm := range get.Parameters {
+			in, _ := prm["in"].(string)
+			if ref, ok := prm["$ref"].(string); ok {
+				in = doc.Components.Parameters[strings.TrimPrefix(ref, "#/components/parameters/")].In
+			}
+			query = query || in == "query"
+		}
+		if !query {
+			continue
+		}
+		n++
+		if _, ok := get.Responses["400"]; !ok {
+			t.Errorf("GET %s takes query parameters but does not document its 400", path)
+		}
+	}
+	if n < 5 {
+		t.Fatalf("found only %d GET routes with query parameters: is the document read right?", n)
 	}
 }

@@ -35,7 +35,8 @@ type Setup struct {
 
 // Prepare makes the data directory ready: creates it (0700), the admin
 // token and the first signing key on first start, and loads them on later
-// starts.
+// starts. It is the only function that makes a new registry; every other
+// command that takes a data directory checks it with CheckDataDir.
 func Prepare(dataDir string) (Setup, error) {
 	var s Setup
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -49,7 +50,7 @@ func Prepare(dataDir string) (Setup, error) {
 	}
 	keysDir := filepath.Join(dataDir, KeysDir)
 	if _, err := os.Stat(filepath.Join(keysDir, CurrentKeyFile)); errors.Is(err, fs.ErrNotExist) {
-		if _, err := RotateKey(dataDir); err != nil {
+		if _, err := rotateKey(dataDir); err != nil {
 			return s, err
 		}
 		s.KeyCreated = true
@@ -131,10 +132,46 @@ func LoadKeys(dataDir string) (*KeySet, error) {
 	return ks, nil
 }
 
-// RotateKey creates a new signing key and makes it current. Earlier keys
-// stay, so licences they signed keep verifying, and keys/keyring.pub is
-// rewritten with every public key.
+// CheckDataDir returns an error unless dataDir is an existing registry
+// data directory: one that holds the store or a current signing key. Staff
+// commands call it before touching the directory, so a mistyped path is
+// refused instead of growing a second registry nobody runs.
+func CheckDataDir(dataDir string) error {
+	fi, err := os.Stat(dataDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("registry data directory %s does not exist: check the path (only 'switchboard registry serve --data DIR' creates a new registry)", dataDir)
+	case err != nil:
+		return fmt.Errorf("registry data directory %s: %w", dataDir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("registry data directory %s is a file, not a directory: check the path (only 'switchboard registry serve --data DIR' creates a new registry)", dataDir)
+	}
+	for _, marker := range []string{StoreFile, filepath.Join(KeysDir, CurrentKeyFile)} {
+		_, err := os.Stat(filepath.Join(dataDir, marker))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("registry data directory %s: %w", dataDir, err)
+		}
+	}
+	return fmt.Errorf("%s is not a registry data directory (it has neither %s nor %s): check the path (only 'switchboard registry serve --data DIR' creates a new registry)",
+		dataDir, StoreFile, filepath.Join(KeysDir, CurrentKeyFile))
+}
+
+// RotateKey creates a new signing key in an existing data directory (see
+// CheckDataDir) and makes it current. Earlier keys stay, so licences they
+// signed keep verifying, and keys/keyring.pub is rewritten with every
+// public key.
 func RotateKey(dataDir string) (licensing.SigningKey, error) {
+	if err := CheckDataDir(dataDir); err != nil {
+		return licensing.SigningKey{}, err
+	}
+	return rotateKey(dataDir)
+}
+
+// rotateKey is RotateKey without the check, for Prepare's first key.
+func rotateKey(dataDir string) (licensing.SigningKey, error) {
 	keysDir := filepath.Join(dataDir, KeysDir)
 	if err := os.MkdirAll(keysDir, 0o700); err != nil {
 		return licensing.SigningKey{}, fmt.Errorf("create key directory: %w", err)

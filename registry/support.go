@@ -306,14 +306,25 @@ func (s *Server) handleTicketNote(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAdminTickets(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
 		q := r.URL.Query()
+		if err := checkQuery(q, "state", "partner", "install", "after"); err != nil {
+			return err
+		}
 		f := store.TicketFilter{InstallID: q.Get("install"), State: store.TicketState(q.Get("state")), AfterID: q.Get("after"), Limit: 200}
 		switch f.State {
 		case "", store.TicketQueued, store.TicketRetrying, store.TicketDelivered, store.TicketHeld:
 		default:
 			return errorf(http.StatusBadRequest, api.CodeMalformed, "state %q: use queued, retrying, delivered or held", f.State)
 		}
+		// A malformed id would match nothing: an empty list that looks
+		// like an answer to a typo.
+		if f.InstallID != "" && !validInstallID(f.InstallID) {
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "install %q is not an install id (i and 26 base32 characters)", f.InstallID)
+		}
+		if f.AfterID != "" && !validTicketID(f.AfterID) {
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "after %q is not a ticket id: pass the next_after of the previous page", f.AfterID)
+		}
 		if p := q.Get("partner"); p != "" {
-			code, err := parseCode(p)
+			code, err := filterCode(p)
 			if err != nil {
 				return err
 			}

@@ -195,15 +195,82 @@ func TestBadArgumentValues(t *testing.T) {
 // TestKeysRotateRefusesAMissingDataDir: a mistyped --data must not make a
 // new keyring somewhere nobody looks while the command reports success.
 func TestKeysRotateRefusesAMissingDataDir(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "typo")
-	code, _, stderr := run(t, "registry", "keys", "rotate", "--data", missing)
-	if code == ExitOK {
-		t.Skip("known bug, reported to the registry owner: `registry keys rotate --data MISSING` creates " + missing + " with a new keyring and exits 0")
+	isolate(t)
+	base := t.TempDir()
+	missing := filepath.Join(base, "typo")
+	empty := filepath.Join(base, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	if code != ExitFailed {
-		t.Fatalf("exit %d, want 1 (stderr %q)", code, stderr)
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	oneErrorLine(t, stderr)
+	for _, dir := range []string{missing, empty, file} {
+		code, _, stderr := run(t, "registry", "keys", "rotate", "--data", dir)
+		if code != ExitFailed {
+			t.Fatalf("%s: exit %d, want 1 (stderr %q)", dir, code, stderr)
+		}
+		oneErrorLine(t, stderr)
+		if !strings.Contains(stderr, dir) || !strings.Contains(stderr, "registry serve") {
+			t.Errorf("%s: the error should name the path and what creates a registry: %q", dir, stderr)
+		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("%s was created", missing)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("%s got %d entries", empty, len(entries))
+	}
+
+	// A real data directory rotates.
+	data := filepath.Join(base, "registry")
+	first, err := registry.Prepare(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "registry", "keys", "rotate", "--data", data, "--output", "json")
+	if code != ExitOK {
+		t.Fatalf("rotate a real data dir: exit %d %q", code, stderr)
+	}
+	ks, err := registry.LoadKeys(data)
+	if err != nil || ks.Current.ID == first.Keys.Current.ID || len(ks.Public) != 2 || !strings.Contains(stdout, ks.Current.ID) {
+		t.Fatalf("after rotate: %+v %v %q", ks, err, stdout)
+	}
+}
+
+// TestStaffDataFlagRefusesANonRegistryDir: the staff commands read
+// DIR/admin.token; a wrong --data is named in the error and left as it is.
+func TestStaffDataFlagRefusesANonRegistryDir(t *testing.T) {
+	isolate(t)
+	base := t.TempDir()
+	missing := filepath.Join(base, "typo")
+	empty := filepath.Join(base, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{missing, empty} {
+		for _, args := range [][]string{
+			{"registry", "partner", "list", "--data", dir},
+			{"registry", "installs", "list", "--data", dir},
+			{"registry", "partner", "list", "--data", dir, "--token", "t", "--registry", "http://" + closedAddr(t)},
+		} {
+			code, _, stderr := run(t, args...)
+			if code != ExitFailed {
+				t.Fatalf("%v: exit %d, want 1 (stderr %q)", args, code, stderr)
+			}
+			oneErrorLine(t, stderr)
+			if !strings.Contains(stderr, dir) {
+				t.Errorf("%v: the error should name %s: %q", args, dir, stderr)
+			}
+		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("%s was created", missing)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("%s got %d entries", empty, len(entries))
+	}
 }
 
 // startRegistry serves a registry on loopback port 0 for the test and

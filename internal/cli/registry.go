@@ -268,7 +268,11 @@ licences are signed with. Earlier keys stay: licences they signed keep
 verifying, and GET /v1/keys (and DATA/keys/keyring.pub) publish every key so
 agents can refresh their keyring. Installs get a licence signed with the new
 key on their next heartbeat. A running registry picks the key up on SIGHUP
-or restart.`,
+or restart.
+
+DATA must be an existing registry data directory (it holds registry.db or
+keys/current); a path that is not one is refused, so a typo never starts a
+second keyring. Only 'switchboard registry serve' creates a new registry.`,
 		Example: `  switchboard registry keys rotate --data /var/lib/switchboard-registry
   kill -HUP $(pidof switchboard)`,
 		Args: cobra.NoArgs,
@@ -276,6 +280,8 @@ or restart.`,
 			if dataDir == "" {
 				return usageErrorf("--data DIR is required")
 			}
+			// RotateKey refuses a directory that is not an existing
+			// registry's: a typo must not start a second keyring.
 			k, err := registry.RotateKey(dataDir)
 			if err != nil {
 				return failed(err)
@@ -320,21 +326,34 @@ func (s *staffFlags) client() (*client.Client, error) {
 	if token == "" {
 		token = os.Getenv(envAdminToken)
 	}
+	var addrErr error
 	if s.data != "" {
+		// A mistyped --data is refused by name rather than read as "no
+		// token here", and nothing is ever created in it.
+		if err := registry.CheckDataDir(s.data); err != nil {
+			return nil, failed(err)
+		}
 		if token == "" {
-			b, err := os.ReadFile(filepath.Join(s.data, registry.AdminTokenFile))
+			path := filepath.Join(s.data, registry.AdminTokenFile)
+			b, err := os.ReadFile(path)
 			if err != nil {
-				return nil, failed(fmt.Errorf("read admin token: %w", err))
+				return nil, failed(fmt.Errorf("read admin token %s: %w (pass --token or set %s instead)", path, err, envAdminToken))
 			}
 			token = strings.TrimSpace(string(b))
 		}
 		if url == "" {
-			if addr, err := registry.ReadAddrFile(s.data); err == nil {
+			addr, err := registry.ReadAddrFile(s.data)
+			if err == nil {
 				url = "http://" + addr
 			}
+			addrErr = err
 		}
 	}
 	if url == "" {
+		if addrErr != nil {
+			return nil, usageErrorf("no registry URL: %s has no usable %s (%v; is the registry running?): pass --registry URL or set %s",
+				s.data, registry.AddrFile, addrErr, envRegistryURL)
+		}
 		return nil, usageErrorf("no registry URL: set %s or pass --registry URL", envRegistryURL)
 	}
 	if token == "" {
