@@ -225,7 +225,13 @@ func TestSIGHUPReloadsManifest(t *testing.T) {
 	// Manifest: keep as is, change a setting of "change", drop "gone", add "fresh".
 	saveManifest(t, dir, keep, odooEntry(t, "change", s, map[string]string{"timeout": "9s"}), odooEntry(t, "fresh", s, nil))
 	a.signal(syscall.SIGHUP)
-	after := a.waitHealthy("keep", "change", "fresh")
+	// The reload is asynchronous: "change" may still show its old process
+	// healthy for a moment, so wait for its new one.
+	var after map[string]int
+	waitFor(t, 30*time.Second, "changed plugin restarted", func() bool {
+		after = a.waitHealthy("keep", "change", "fresh")
+		return after["change"] != before["change"]
+	})
 	waitFor(t, 10*time.Second, "removed plugin gone from status", func() bool {
 		_, ok := pluginByName(a.status(), "gone")
 		return !ok
@@ -239,9 +245,6 @@ func TestSIGHUPReloadsManifest(t *testing.T) {
 	}
 	if after["keep"] != before["keep"] {
 		t.Fatalf("unchanged plugin restarted: pid %d -> %d", before["keep"], after["keep"])
-	}
-	if after["change"] == before["change"] {
-		t.Fatalf("changed plugin kept its process %d", before["change"])
 	}
 	if procAlive(before["gone"]) || procAlive(before["change"]) {
 		t.Fatalf("old processes still alive: gone %d, change %d", before["gone"], before["change"])

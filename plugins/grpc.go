@@ -8,12 +8,55 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pluginpb "github.com/switchboard-dev/switchboard/plugins/proto"
 )
+
+// Flow-control windows of plugin connections. Fixed windows turn off
+// grpc-go's bandwidth-delay estimator, which otherwise sends a PING (and
+// gets an ack) with every answer: on a unix socket to a local process
+// there is no bandwidth to discover, and the extra frames cost both
+// processes a write and a wake-up per call. The windows are large enough
+// that a MaxMessageBytes answer is not throttled on loopback.
+const (
+	streamWindowBytes = 1 << 20
+	connWindowBytes   = MaxMessageBytes
+)
+
+// TransportDialOptions are the host side's transport settings for plugin
+// connections, to be added to DialOptions (see the window constants).
+func TransportDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(streamWindowBytes),
+		grpc.WithInitialConnWindowSize(connWindowBytes),
+	}
+}
+
+// streamWorkers serve a plugin's calls from goroutines that live on, so a
+// call does not pay for a new goroutine and the growth of its stack (grpc-go
+// starts a goroutine per call otherwise). When all are busy (a hung
+// implementation) grpc-go starts a goroutine for the call as before.
+const streamWorkers = 4
+
+// ServerOptions are a plugin's gRPC server settings, the counterpart of
+// TransportDialOptions.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(streamWindowBytes),
+		grpc.InitialConnWindowSize(connWindowBytes),
+		grpc.NumStreamWorkers(streamWorkers),
+	}
+}
+
+// NewGRPCServer is go-plugin's server constructor with ServerOptions added
+// to the ones go-plugin passes (TLS).
+func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, ServerOptions()...)...)
+}
 
 // ErrUnimplemented means the plugin does not serve the method, usually
 // because it is of another kind than the manifest says.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -121,15 +120,17 @@ func (c *IntegrationClient) Describe(ctx context.Context) (Facts, error) {
 	if err != nil {
 		return Facts{}, callError(ctx, "describe", err)
 	}
+	// resp was decoded for this call alone, so its maps are handed on
+	// rather than copied.
 	f := Facts{
 		Product: resp.GetProduct(), Version: resp.GetVersion(),
 		Distribution: resp.GetDistribution(), Build: resp.GetBuild(),
 	}
 	if len(resp.GetDetails()) > 0 {
-		f.Details = maps.Clone(resp.GetDetails())
+		f.Details = resp.GetDetails()
 	}
 	if len(resp.GetSeats()) > 0 {
-		f.Seats = maps.Clone(resp.GetSeats())
+		f.Seats = resp.GetSeats()
 	}
 	if err := ValidateFacts(f); err != nil {
 		return Facts{}, fmt.Errorf("describe: %w", err)

@@ -63,7 +63,7 @@ func ServeConfig(impl any, logger hclog.Logger) (*plugin.ServeConfig, error) {
 	return &plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer:       NewGRPCServer,
 		Logger:           logger,
 	}, nil
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
+	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -27,25 +27,20 @@ const (
 	MaxClockAhead = 5 * time.Minute
 )
 
-var seatKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidAnswer, fmt.Sprintf(format, args...))
 }
 
+// Every answer of every call goes through the checks below, so they take
+// one pass over the bytes and allocate nothing unless the answer is bad;
+// field names that need formatting (details[%q]) are only built for the
+// error.
+
 // checkShort checks a one-line string: valid UTF-8, no control characters,
 // at most MaxShortLen bytes.
 func checkShort(field, s string) error {
-	if len(s) > MaxShortLen {
-		return invalid("%s is %d bytes long, the limit is %d", field, len(s), MaxShortLen)
-	}
-	if !utf8.ValidString(s) {
-		return invalid("%s is not valid UTF-8", field)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return invalid("%s contains control character %U", field, r)
-		}
+	if problem := textProblem(s, MaxShortLen, false); problem != "" {
+		return invalid("%s %s", field, problem)
 	}
 	return nil
 }
@@ -53,18 +48,66 @@ func checkShort(field, s string) error {
 // checkText checks a multi-line string: valid UTF-8, no control characters
 // other than tab and newlines, at most max bytes.
 func checkText(field, s string, max int) error {
-	if len(s) > max {
-		return invalid("%s is %d bytes long, the limit is %d", field, len(s), max)
-	}
-	if !utf8.ValidString(s) {
-		return invalid("%s is not valid UTF-8", field)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
-			return invalid("%s contains control character %U", field, r)
-		}
+	if problem := textProblem(s, max, true); problem != "" {
+		return invalid("%s %s", field, problem)
 	}
 	return nil
+}
+
+// textProblem says what is wrong with s ("" when nothing): longer than max
+// bytes, not valid UTF-8, or holding a control character (C0, DEL or C1,
+// as unicode.IsControl; tab, CR and LF allowed when multiline). Invalid
+// UTF-8 anywhere is reported before a control character, whatever their
+// order.
+func textProblem(s string, max int, multiline bool) string {
+	if len(s) > max {
+		return "is " + strconv.Itoa(len(s)) + " bytes long, the limit is " + strconv.Itoa(max)
+	}
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf { // ASCII: no decoding
+			if b < 0x20 || b == 0x7f {
+				if !multiline || (b != '\n' && b != '\r' && b != '\t') {
+					return controlProblem(s[i:], rune(b))
+				}
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return "is not valid UTF-8"
+		}
+		if unicode.IsControl(r) { // C1 controls U+0080–U+009F
+			return controlProblem(s[i:], r)
+		}
+		i += size
+	}
+	return ""
+}
+
+// controlProblem reports control character r at the start of rest, unless
+// invalid UTF-8 follows, which is the worse problem.
+func controlProblem(rest string, r rune) string {
+	if !utf8.ValidString(rest) {
+		return "is not valid UTF-8"
+	}
+	return fmt.Sprintf("contains control character %U", r)
+}
+
+// validSeatKey reports whether k is lower-case letters, digits and _, at
+// most 64 bytes, starting with a letter (^[a-z][a-z0-9_]{0,63}$).
+func validSeatKey(k string) bool {
+	if len(k) == 0 || len(k) > 64 || k[0] < 'a' || k[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(k); i++ {
+		c := k[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkSince(field string, t time.Time, now time.Time) error {
@@ -97,15 +140,15 @@ func ValidateFacts(f Facts) error {
 		if err := checkShort("details key", k); err != nil {
 			return err
 		}
-		if err := checkText(fmt.Sprintf("details[%q]", k), v, MaxTextLen); err != nil {
-			return err
+		if problem := textProblem(v, MaxTextLen, true); problem != "" {
+			return invalid("details[%q] %s", k, problem)
 		}
 	}
 	if len(f.Seats) > MaxSeatKinds {
 		return invalid("seats has %d entries, the limit is %d", len(f.Seats), MaxSeatKinds)
 	}
 	for k, n := range f.Seats {
-		if !seatKeyRE.MatchString(k) {
+		if !validSeatKey(k) {
 			return invalid("seat name %q must be lower-case letters, digits and _ (at most 64), starting with a letter", truncate(k, 80))
 		}
 		if n < 0 {

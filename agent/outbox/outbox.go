@@ -14,9 +14,16 @@
 //
 // The queue is bounded. When it is full, runs of consecutive heartbeats are
 // compacted into one heartbeat_summary report; nothing else is ever
-// compacted or dropped. If the queue is full of records that cannot be
-// compacted, new heartbeats are refused with ErrFull and other records are
-// still accepted beyond the bound.
+// compacted or dropped. Records handed to the sender are never compacted
+// (the registry may already hold them), so Next hands out at most half the
+// bound at a time: the other half always has room for a run to fold, however
+// long the registry stays away. A new heartbeat that follows such a held
+// heartbeat is kept over the bound as the start of the next run, and the
+// next heartbeat folds into it. Only when the heartbeat would follow a record
+// that can never be compacted (activation, link, support, deactivation) and
+// the queue is full of such records is it refused with ErrFull (logged and
+// counted, never silent); those records themselves are accepted beyond the
+// bound.
 package outbox
 
 import (
@@ -266,8 +273,10 @@ func (o *Outbox) Append(kind Kind, body any) (uint64, error) {
 // one record, or up to max consecutive heartbeats (which the sender
 // delivers in one request). The returned records are marked as possibly
 // sent, so they are never compacted afterwards: the registry may already
-// hold them under their own sequence numbers.
+// hold them under their own sequence numbers. At most half of MaxRecords are
+// returned, so a full queue always keeps heartbeats it can compact.
 func (o *Outbox) Next(max int) ([]Record, error) {
+	max = min(max, o.leaseLimit())
 	if max < 1 {
 		max = 1
 	}
@@ -350,6 +359,11 @@ func (o *Outbox) do(p *op) error {
 	<-p.done
 	return nil
 }
+
+// leaseLimit is the most records Next hands out at once: half the bound, so
+// that with the sender holding its batch through any number of failed
+// attempts the other half of a full queue is still free to compact.
+func (o *Outbox) leaseLimit() int { return max(1, o.opts.MaxRecords/2) }
 
 // maxGroup bounds how many requests share one transaction, so one commit
 // stays short and callers see steady latency.
@@ -510,10 +524,22 @@ func (o *Outbox) append(tx *bolt.Tx, pending *bolt.Bucket, p *op) (compactions, 
 		return 1, uint64(n), 0, nil
 	}
 	if p.rec.Kind.IsHeartbeat() {
+		// No run to fold. If the record before this one is a heartbeat, it
+		// is one the sender holds (an unheld one would have formed a run
+		// with this record): keep this heartbeat over the bound as the start
+		// of a run the next heartbeat folds into. Refuse only after a record
+		// that can never be compacted.
+		if o.previousIsHeartbeat(pending, p.rec.Seq) {
+			p.seq = p.rec.Seq
+			return 0, 0, 0, nil
+		}
 		if err := pending.Delete(u64(p.rec.Seq)); err != nil {
 			return 0, 0, 0, err
 		}
 		o.depth--
+		// The refused heartbeat never existed: give its seq back so the
+		// registry sees no gap.
+		o.nextSeq--
 		p.err = ErrFull
 		if o.opts.OnRefuse != nil {
 			o.opts.OnRefuse(ErrFull)
@@ -524,6 +550,17 @@ func (o *Outbox) append(tx *bolt.Tx, pending *bolt.Bucket, p *op) (compactions, 
 	// the bound.
 	p.seq = p.rec.Seq
 	return 0, 0, 0, nil
+}
+
+// previousIsHeartbeat reports whether the pending record just before seq is
+// a heartbeat or summary.
+func (o *Outbox) previousIsHeartbeat(pending *bolt.Bucket, seq uint64) bool {
+	c := pending.Cursor()
+	if k, _ := c.Seek(u64(seq)); k == nil {
+		return false
+	}
+	_, v := c.Prev()
+	return len(v) > 0 && codeKinds[v[0]].IsHeartbeat()
 }
 
 // compactOldestRun folds the oldest run of two or more consecutive

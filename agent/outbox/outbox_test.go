@@ -166,9 +166,10 @@ func TestFullOfPreciousRefusesHeartbeats(t *testing.T) {
 	if _, err := o.Append(KindHeartbeat, api.Report{}); !errors.Is(err, ErrFull) {
 		t.Fatalf("want ErrFull, got %v", err)
 	}
-	// Precious records are still taken beyond the bound.
-	if _, err := o.Append(KindDeactivation, "bye"); err != nil {
-		t.Fatal(err)
+	// Precious records are still taken beyond the bound, and the refused
+	// heartbeat left no gap in the seqs.
+	if s, err := o.Append(KindDeactivation, "bye"); err != nil || s != 11 {
+		t.Fatalf("deactivation seq %d (want 11): %v", s, err)
 	}
 	if st := o.Stats(); st.Depth != 11 || st.Refused != 1 || refused != 1 {
 		t.Fatalf("stats %+v refused %d", st, refused)
@@ -270,4 +271,86 @@ func BenchmarkOutboxAppend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The sender holding every record of a full box (registry down, each retry
+// leases the whole head batch) must not make the box refuse heartbeats:
+// they are compacted, never dropped.
+func TestFullOfLeasedHeartbeatsStillCompacts(t *testing.T) {
+	var refused int
+	o, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{MaxRecords: 10, OnRefuse: func(error) { refused++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	n := 0
+	for ; n < 10; n++ {
+		hb(t, o, n)
+	}
+	for round := 0; round < 20; round++ {
+		// A failed send attempt: the sender asks for far more than the box holds.
+		if _, err := o.Next(500); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := o.Append(KindHeartbeat, api.Report{Kind: api.KindHeartbeat, At: time.Unix(int64(1000+n), 0).UTC()}); err != nil {
+				t.Fatalf("round %d: heartbeat %d refused: %v", round, n, err)
+			}
+			n++
+		}
+		if st := o.Stats(); st.Depth > 10 {
+			t.Fatalf("round %d: depth %d over the bound", round, st.Depth)
+		}
+	}
+	st := o.Stats()
+	if refused != 0 || st.Refused != 0 || st.Compactions == 0 {
+		t.Fatalf("refused %d, stats %+v", refused, st)
+	}
+	// Every heartbeat is accounted for, and the seqs have no gap.
+	recs, _ := o.Pending(0)
+	total := 0
+	for _, r := range recs {
+		total++
+		if r.Kind == KindHeartbeatSummary {
+			var rep api.Report
+			if err := json.Unmarshal(r.Body, &rep); err != nil {
+				t.Fatal(err)
+			}
+			total += rep.Summary.Count - 1
+		}
+	}
+	if total != n || st.LastSeq != uint64(n) {
+		t.Fatalf("accounted %d heartbeats, last seq %d, want %d", total, st.LastSeq, n)
+	}
+}
+
+// A lease wider than the current bound (the bound was lowered between
+// runs) must not make the box refuse heartbeats either: the new heartbeat
+// is kept over the bound and the following ones fold into it.
+func TestHeartbeatAfterHeldHeartbeatIsKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "o.db")
+	o := open(t, path, 20)
+	for i := 0; i < 10; i++ {
+		hb(t, o, i)
+	}
+	if recs, _ := o.Next(500); len(recs) != 10 {
+		t.Fatalf("leased %d, want 10", len(recs))
+	}
+	o.Close()
+	o = open(t, path, 10) // every record is held by the sender
+	defer o.Close()
+	for i := 10; i < 30; i++ {
+		hb(t, o, i)
+		if st := o.Stats(); st.Depth > 11 {
+			t.Fatalf("after heartbeat %d: depth %d", i, st.Depth)
+		}
+	}
+	st := o.Stats()
+	if st.Refused != 0 || st.Compactions == 0 || st.LastSeq != 30 {
+		t.Fatalf("stats %+v", st)
+	}
+	recs, _ := o.Pending(0)
+	if len(recs) != 11 || recs[10].Kind != KindHeartbeatSummary || recs[9].Kind != KindHeartbeat || recs[9].Seq != 10 {
+		t.Fatalf("held records were touched or the tail was not compacted: %+v", recs)
+	}
 }

@@ -16,4 +16,7 @@ func TestPluginEnvGCDefaults(t *testing.T) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && !has("GOMEMLIMIT=64MiB") {
 		t.Fatalf("no soft memory limit for the plugin: %v", env)
 	}
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set && !has("GOMAXPROCS=1") {
+		t.Fatalf("plugin not limited to one P: %v", env)
+	}
 }

@@ -1,7 +1,9 @@
 // Package testplugin is a plugin whose misbehaviour tests can switch at run
 // time: it crashes, hangs, answers slowly, reports itself unhealthy, sends
 // answers that break the contract, rejects its settings, or (at start)
-// speaks another protocol version. It implements both Integration and
+// speaks another protocol version. Unhealthy answers carry the number of
+// Health calls the process has had, so tests can see how often the host
+// asks. It implements both Integration and
 // SupportChannel; cmd/sb-testplugin serves it as a real plugin process.
 //
 // The behaviour comes from a mode file whose path is given at start; the
@@ -14,6 +16,9 @@
 //	hang                never answer (ignores the call's deadline)
 //	slow DURATION       sleep DURATION, then answer
 //	unhealthy           Health says healthy=false
+//	healthy-after D     Health says "connecting" (healthy=false) until D after
+//	                    the process started, then healthy, like an adapter
+//	                    whose first connection is in progress
 //	garbage             Describe/Health/Deliver answers break the contract
 //	reject-settings     Configure fails
 package testplugin
@@ -27,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/plugins"
@@ -40,6 +46,7 @@ const (
 	ModeHang           = "hang"
 	ModeSlow           = "slow"
 	ModeUnhealthy      = "unhealthy"
+	ModeHealthyAfter   = "healthy-after"
 	ModeGarbage        = "garbage"
 	ModeRejectSettings = "reject-settings"
 )
@@ -49,8 +56,9 @@ const CrashExitCode = 3
 
 // Plugin is the test plugin's implementation.
 type Plugin struct {
-	modeFile string
-	started  time.Time
+	modeFile    string
+	started     time.Time
+	healthCalls atomic.Int64
 
 	mu       sync.Mutex
 	settings map[string]string
@@ -149,13 +157,25 @@ func (p *Plugin) Describe(ctx context.Context) (plugins.Facts, error) {
 
 // Health says healthy unless the mode says otherwise.
 func (p *Plugin) Health(ctx context.Context) (plugins.Health, error) {
+	n := p.healthCalls.Add(1)
 	mode, err := p.misbehave(ctx)
 	if err != nil {
 		return plugins.Health{}, err
 	}
 	switch mode {
 	case ModeUnhealthy:
-		return plugins.Health{Healthy: false, State: "unreachable", Detail: "test product is down: start it", Since: p.started}, nil
+		return plugins.Health{Healthy: false, State: "unreachable", Since: p.started,
+			Detail: fmt.Sprintf("test product is down: start it (health check %d)", n)}, nil
+	case ModeHealthyAfter:
+		_, arg := p.Mode()
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			return plugins.Health{}, fmt.Errorf("mode file: healthy-after needs a duration, got %q", arg)
+		}
+		if time.Since(p.started) < d {
+			return plugins.Health{Healthy: false, State: "connecting", Since: p.started,
+				Detail: fmt.Sprintf("first connection to the test product in progress (health check %d)", n)}, nil
+		}
 	case ModeGarbage:
 		return plugins.Health{Healthy: true, State: "ok\xff\xfe"}, nil
 	}

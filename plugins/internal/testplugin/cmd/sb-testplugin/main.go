@@ -5,12 +5,18 @@
 //
 // -protocol makes it speak another plugin protocol version, the way an
 // old or too new plugin build would.
+//
+// With SB_TESTPLUGIN_CPUPROFILE=FILE in its environment it writes a CPU
+// profile of its whole life to FILE, for profiling the plugin side of a
+// round trip (see the host benchmarks). The host passes its environment on,
+// so set it on `go test -bench`.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -41,6 +47,15 @@ func main() {
 		os.Exit(2)
 	}
 
+	if path := os.Getenv("SB_TESTPLUGIN_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sb-testplugin:", err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
+
 	if *protocol == plugins.ProtocolVersion {
 		if err := plugins.Serve("testplugin", impl); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -58,4 +73,22 @@ func main() {
 	cfg.VersionedPlugins = map[int]plugin.PluginSet{*protocol: cfg.VersionedPlugins[plugins.ProtocolVersion]}
 	plugins.WatchParent(logger, os.Exit)
 	plugin.Serve(cfg)
+}
+
+// startCPUProfile profiles into path (one file per process: the pid is
+// appended) until the returned stop is called, which happens when the host
+// stops the plugin gracefully and Serve returns.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
