@@ -40,33 +40,17 @@ import (
 // DefaultHeartbeatInterval is used until the registry names one.
 const DefaultHeartbeatInterval = time.Hour
 
-// Bounds on the heartbeat interval the registry hands out. A registry bug
-// or a hostile answer must neither flood it (nor overflow time.Duration
-// into a negative, busy-looping timer) nor silence an install for months.
+// Bounds on the heartbeat interval the registry hands out (see
+// state.ClampHeartbeatInterval).
 const (
-	MinHeartbeatInterval = 10 * time.Second
-	MaxHeartbeatInterval = 7 * 24 * time.Hour
+	MinHeartbeatInterval = state.MinHeartbeatInterval
+	MaxHeartbeatInterval = state.MaxHeartbeatInterval
 )
-
-// clampInterval turns the registry's heartbeat_interval_seconds into a
-// duration within [MinHeartbeatInterval, MaxHeartbeatInterval]. ok is
-// false when the value had to be changed. Zero or less means "not named"
-// and is never passed here.
-func clampInterval(seconds int) (iv time.Duration, ok bool) {
-	switch {
-	case seconds < int(MinHeartbeatInterval/time.Second):
-		return MinHeartbeatInterval, false
-	case seconds > int(MaxHeartbeatInterval/time.Second):
-		// Compared in seconds, before multiplying: the product overflows.
-		return MaxHeartbeatInterval, false
-	}
-	return time.Duration(seconds) * time.Second, true
-}
 
 // registryInterval clamps an interval from a registry answer and says so
 // in the log when it had to.
 func (d *Daemon) registryInterval(seconds int, from string) time.Duration {
-	iv, ok := clampInterval(seconds)
+	iv, ok := state.ClampHeartbeatInterval(seconds)
 	if !ok {
 		d.logClamped(seconds, iv, from)
 	}
@@ -663,7 +647,7 @@ func partnerCode(p *api.PartnerRef) string {
 func (h hooks) ReportsAnswered(resp api.ReportBatchResponse) {
 	d := h.d
 	if resp.HeartbeatIntervalSeconds > 0 {
-		iv, inBounds := clampInterval(resp.HeartbeatIntervalSeconds)
+		iv, inBounds := state.ClampHeartbeatInterval(resp.HeartbeatIntervalSeconds)
 		d.mu.Lock()
 		changed := iv != d.interval
 		if changed {

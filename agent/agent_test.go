@@ -51,29 +51,6 @@ func startInProcess(t *testing.T, dir string) (*Daemon, *lockedBuffer) {
 	return d, logs
 }
 
-func TestClampInterval(t *testing.T) {
-	for _, c := range []struct {
-		seconds int
-		want    time.Duration
-		ok      bool
-	}{
-		{1, MinHeartbeatInterval, false},
-		{9, MinHeartbeatInterval, false},
-		{10, 10 * time.Second, true},
-		{3600, time.Hour, true},
-		{7 * 24 * 3600, MaxHeartbeatInterval, true},
-		{7*24*3600 + 1, MaxHeartbeatInterval, false},
-		{int(math.MaxInt64 / int64(time.Second)), MaxHeartbeatInterval, false},
-		{int(math.MaxInt64/int64(time.Second)) + 1, MaxHeartbeatInterval, false}, // overflows when multiplied
-		{math.MaxInt, MaxHeartbeatInterval, false},
-	} {
-		got, ok := clampInterval(c.seconds)
-		if got != c.want || ok != c.ok {
-			t.Errorf("clampInterval(%d) = %v %v, want %v %v", c.seconds, got, ok, c.want, c.ok)
-		}
-	}
-}
-
 // TestRegistryIntervalIsClamped: an interval that overflows time.Duration
 // (or floods the registry) is clamped, logged, and stored clamped, so the
 // install record still loads on the next start.
@@ -242,5 +219,30 @@ func TestSystemFactsAreCleaned(t *testing.T) {
 	}
 	if len(f.MachineID) == 0 || len(f.MachineID) > 256 {
 		t.Errorf("machine id %d bytes", len(f.MachineID))
+	}
+}
+
+// A damaged tickets.json is kept aside like link.json: a second damage
+// must not overwrite the first copy.
+func TestDamagedTicketListIsKeptAside(t *testing.T) {
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(stateDir, ticketsFile)
+	for i, content := range []string{"[{\"id\":", "not json either"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d, logs := startInProcess(t, dir)
+		d.ob.Close()
+		aside, _ := filepath.Glob(path + ".corrupt-*")
+		if len(aside) != i+1 {
+			t.Fatalf("after damage %d: set-aside files %v", i+1, aside)
+		}
+		if out := logs.String(); !strings.Contains(out, "damaged") || !strings.Contains(out, path) {
+			t.Errorf("the warning should name the file:\n%s", out)
+		}
 	}
 }

@@ -73,9 +73,13 @@ func (d *Daemon) loadTickets() {
 	}
 	var ts []localapi.TicketInfo
 	if err := json.Unmarshal(data, &ts); err != nil {
-		bad := d.dir.File(ticketsFile + ".damaged")
-		_ = os.Rename(d.dir.File(ticketsFile), bad)
-		d.log.Warn("ticket list is damaged; set aside, tickets themselves are safe in the outbox and the registry", "file", bad, "error", err)
+		path := d.dir.File(ticketsFile)
+		aside, aerr := setAside(path, time.Now())
+		if aerr != nil {
+			d.log.Error("ticket list is damaged and could not be set aside; it is rewritten with the next ticket", "path", path, "error", err, "set_aside_error", aerr)
+			return
+		}
+		d.log.Warn("ticket list is damaged; kept aside for inspection, the tickets themselves are safe in the outbox and the registry", "path", path, "kept_as", aside, "error", err)
 		return
 	}
 	d.sup.mu.Lock()

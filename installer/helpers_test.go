@@ -136,6 +136,8 @@ type fakeRegistry struct {
 	// known partner codes (canonical) and their names
 	partners map[string]string
 	n        int
+	// interval is the heartbeat_interval_seconds answered (default 3600).
+	interval int
 }
 
 func newFakeRegistry(t *testing.T, partners ...string) *fakeRegistry {
@@ -144,7 +146,7 @@ func newFakeRegistry(t *testing.T, partners ...string) *fakeRegistry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeRegistry{key: key, ids: map[string]string{}, partners: map[string]string{}}
+	f := &fakeRegistry{key: key, ids: map[string]string{}, partners: map[string]string{}, interval: 3600}
 	for _, p := range partners {
 		f.partners[partnercode.MustParse(p).String()] = "Partner " + p
 	}
@@ -205,7 +207,7 @@ func (f *fakeRegistry) activate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(api.ActivationResponse{InstallID: id, Licence: string(lic), HeartbeatIntervalSeconds: 3600, Partner: partner})
+	_ = json.NewEncoder(w).Encode(api.ActivationResponse{InstallID: id, Licence: string(lic), HeartbeatIntervalSeconds: f.interval, Partner: partner})
 }
 
 func (f *fakeRegistry) keys(w http.ResponseWriter, _ *http.Request) {

@@ -608,8 +608,16 @@ func (b *builder) activationStep() error {
 		if code != "" && resp.Partner == nil {
 			b.note("the registry activated the install but did not link it to %s: %s", code, resp.LinkNote)
 		}
+		// Stored within the agent's bounds, or the agent refuses install.json.
+		interval := resp.HeartbeatIntervalSeconds
+		if interval > 0 {
+			if iv, ok := state.ClampHeartbeatInterval(interval); !ok {
+				b.note("the registry named a heartbeat interval of %d s, outside the agent's bounds; %s is used", interval, iv)
+				interval = int(iv / time.Second)
+			}
+		}
 		rec := state.Install{InstallID: resp.InstallID, ActivatedAt: b.opts.Now().UTC(),
-			HeartbeatIntervalSeconds: resp.HeartbeatIntervalSeconds, Partner: resp.Partner, LinkNote: resp.LinkNote}
+			HeartbeatIntervalSeconds: interval, Partner: resp.Partner, LinkNote: resp.LinkNote}
 		recJSON, err := json.MarshalIndent(rec, "", "  ")
 		if err != nil {
 			return err

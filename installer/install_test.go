@@ -415,3 +415,22 @@ func TestRegistryUnreachableQueuesActivation(t *testing.T) {
 		t.Errorf("the queued activation is not for the install key: %v", err)
 	}
 }
+
+// A registry answering an absurd heartbeat interval must not leave an
+// install.json the agent refuses to load.
+func TestActivationClampsHeartbeatInterval(t *testing.T) {
+	reg := newFakeRegistry(t)
+	reg.interval = 1 << 40
+	root := copyRoot(t, "plain-asterisk")
+	rep := mustInstall(t, installOpts(t, root, reg.srv.URL))
+	inst, ok, err := (&state.Dir{Path: NewLayout(root).StateDir}).LoadInstall()
+	if err != nil || !ok {
+		t.Fatalf("install.json does not load: %v (found %v)", err, ok)
+	}
+	if want := int(state.MaxHeartbeatInterval / time.Second); inst.HeartbeatIntervalSeconds != want {
+		t.Errorf("stored interval %d s, want %d", inst.HeartbeatIntervalSeconds, want)
+	}
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "outside the agent's bounds") {
+		t.Errorf("the report does not say the interval was clamped: %v", rep.Notes)
+	}
+}

@@ -622,6 +622,9 @@ func (s *Server) handleStatement(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		q := r.URL.Query()
+		if err := checkQuery(q, "month", "format"); err != nil {
+			return err
+		}
 		st, err := s.pay.led.Statement(r.Context(), code, q.Get("month"))
 		if err != nil {
 			return ledgerErr(err)

@@ -57,6 +57,11 @@ The text output is one line of key=value pairs, so scripts can pick figures.`,
 			if o.Registry == "" {
 				o.Registry = os.Getenv(envRegistryURL)
 			}
+			if dataDir != "" {
+				if err := registry.CheckDataDir(dataDir); err != nil {
+					return failed(err)
+				}
+			}
 			if dataDir != "" && o.Registry == "" {
 				if addr, err := registry.ReadAddrFile(dataDir); err == nil {
 					o.Registry = "http://" + addr

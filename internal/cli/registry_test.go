@@ -50,4 +50,8 @@ func TestBenchHeartbeatsFlags(t *testing.T) {
 	if code != ExitUnreachable {
 		t.Fatalf("unreachable registry: exit %d %q", code, stderr)
 	}
+	code, _, stderr = run(t, "bench", "heartbeats", "--data", t.TempDir(), "--duration", "100ms")
+	if code != ExitFailed || !strings.Contains(stderr, "registry serve --data DIR") {
+		t.Fatalf("--data naming no registry: exit %d %q", code, stderr)
+	}
 }
