@@ -19,13 +19,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/agent/internal/fakeregistry"
 	"github.com/switchboard-dev/switchboard/agent/localapi"
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 	"github.com/switchboard-dev/switchboard/licensing"
 	"github.com/switchboard-dev/switchboard/partnercode"
 	"github.com/switchboard-dev/switchboard/registry/api"
@@ -34,22 +34,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "switchboard-agent-test-")
-	if err != nil {
+	var err error
+	if binary, err = testenv.Switchboard(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "switchboard")
-	build := exec.Command("go", "build", "-o", binary, "github.com/switchboard-dev/switchboard/cmd/switchboard")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build switchboard:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testenv.Main(m))
 }
 
 // --- receivers ------------------------------------------------------------
@@ -166,25 +156,8 @@ type agentProc struct {
 	cfg    string
 	socket string
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	done   chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // writeConfig writes an agent config under dir; extra is appended TOML.
@@ -209,7 +182,7 @@ request_timeout = "5s"
 
 func startAgent(t *testing.T, dir, cfg string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, dir: dir, cfg: cfg, socket: filepath.Join(dir, "state", "agent.sock"), logs: &syncBuffer{}, done: make(chan struct{})}
+	a := &agentProc{t: t, dir: dir, cfg: cfg, socket: filepath.Join(dir, "state", "agent.sock"), logs: &testenv.Buffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(binary, "agent", "run", "--config", cfg)
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
 	if err := a.cmd.Start(); err != nil {
@@ -271,13 +244,7 @@ func (a *agentProc) exitCode(timeout time.Duration) int {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, testenv.Until(what, cond))
 }
 
 // checkOnceInOrder asserts the fake stored every report seq in want once,
@@ -511,9 +478,8 @@ func TestSIGHUPReload(t *testing.T) {
 	if !strings.Contains(st.Agent.ReloadError, "outbox.max_recrods") || !strings.Contains(st.Agent.ReloadError, "agent.toml:") || st.Heartbeat.IntervalSeconds != 3600 {
 		t.Fatalf("refused reload: %+v", st.Agent)
 	}
-	if !strings.Contains(a.logs.String(), "reload refused") {
-		t.Fatalf("refusal not logged:\n%s", a.logs.String())
-	}
+	// The log arrives through the child's stderr pipe, after the status.
+	waitFor(t, 5*time.Second, "reload refusal logged", func() bool { return strings.Contains(a.logs.String(), "reload refused") })
 	os.WriteFile(cfg, bytes.Replace(good, []byte(`interval = "1h"`), []byte(`interval = "50ms"`), 1), 0o600)
 	a.signal(syscall.SIGHUP)
 	waitFor(t, 5*time.Second, "reload applied", func() bool {

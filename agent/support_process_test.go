@@ -291,9 +291,17 @@ secret = "vendor-secret-0123456789abcdef"
 		if !strings.Contains(body, a.id) || !strings.Contains(body, `"diagnostics"`) {
 			t.Errorf("%s: payload lacks the install id or diagnostics: %s", c.name, body)
 		}
-		l := a.list(t)
-		ti, ok := ticketIn(l, id)
-		if !ok || ti.Registry == nil || ti.Registry.State != api.TicketDelivered || ti.Registry.RoutedTo != c.to {
+		// The receiver has the ticket before the registry has stored the
+		// channel's receipt: wait for the registry to report it delivered.
+		var l localapi.TicketList
+		var ti localapi.TicketInfo
+		var ok bool
+		delivered := func() bool {
+			l = a.list(t)
+			ti, ok = ticketIn(l, id)
+			return ok && ti.Registry != nil && ti.Registry.State == api.TicketDelivered
+		}
+		if waitUntil(15*time.Second, delivered); !ok || ti.Registry == nil || ti.Registry.State != api.TicketDelivered || ti.Registry.RoutedTo != c.to {
 			t.Errorf("%s: support list shows %+v (refreshed %v %s)", c.name, ti.Registry, l.Refreshed, l.RefreshError)
 		}
 	}
@@ -343,5 +351,13 @@ secret = "vendor-secret-0123456789abcdef"
 	}
 	if strings.Contains(show, agentSecret) {
 		t.Errorf("a secret is stored in the registry:\n%s", show)
+	}
+}
+
+// waitUntil polls cond until it holds or timeout passes; the caller
+// asserts on what cond left behind.
+func waitUntil(timeout time.Duration, cond func() bool) {
+	for deadline := time.Now().Add(timeout); !cond() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
 	}
 }

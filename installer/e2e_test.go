@@ -3,7 +3,6 @@ package installer
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 )
 
 // switchboardBin is the real binary, built once in TestMain for the
@@ -21,20 +22,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "switchboard-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	switchboardBin = filepath.Join(dir, "switchboard")
-	cmd := exec.Command("go", "build", "-o", switchboardBin, "./cmd/switchboard")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("go build ./cmd/switchboard: %v\n%s", err, out)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	switchboardBin, buildErr = testenv.Switchboard()
+	os.Exit(testenv.Main(m))
 }
 
 // run runs the switchboard binary and returns stdout, stderr and the exit code.

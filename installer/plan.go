@@ -11,7 +11,7 @@ import (
 	"slices"
 	"syscall"
 
-	"github.com/switchboard-dev/switchboard/agent/state"
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 )
 
 // Step is one reversible change. Do makes it; Undo puts back what Do
@@ -122,7 +122,7 @@ type fileState struct {
 	exists bool
 	data   []byte
 	mode   fs.FileMode
-	owner  *owner
+	owner  *atomicfile.Owner
 }
 
 func readState(path string) (fileState, error) {
@@ -149,77 +149,26 @@ func (st fileState) restore(path string) error {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		return syncDir(filepath.Dir(path))
+		return atomicfile.SyncDir(filepath.Dir(path))
 	}
 	return writeAtomic(path, st.data, st.mode, st.owner)
 }
 
-// owner is a file's uid and gid; nil means "whoever writes it".
-type owner struct{ uid, gid int }
-
-func ownerOf(fi fs.FileInfo) *owner {
+func ownerOf(fi fs.FileInfo) *atomicfile.Owner {
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return &owner{uid: int(sys.Uid), gid: int(sys.Gid)}
+		return &atomicfile.Owner{UID: int(sys.Uid), GID: int(sys.Gid)}
 	}
 	return nil
 }
 
-// writeAtomic writes data to path through a synced temporary file in the
-// same directory and a rename, then syncs the directory, so a crash leaves
-// either the old or the new content. The file gets mode and, when o is
-// set, that owner (Asterisk reads its configuration as user asterisk).
-func writeAtomic(path string, data []byte, mode fs.FileMode, o *owner) error {
+// writeAtomic replaces path so that a crash leaves either the old or the
+// new content. The file gets mode and, when o is set, that owner (Asterisk
+// reads its configuration as user asterisk); nil means "whoever writes it".
+func writeAtomic(path string, data []byte, mode fs.FileMode, o *atomicfile.Owner) error {
 	if o == nil {
-		return state.WriteFileAtomic(path, data, mode)
+		return atomicfile.WriteFile(path, data, mode)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	// Only root can give files away; a sandbox run by a user owns
-	// everything it writes anyway, so there a failed chown is no error.
-	if err := f.Chown(o.uid, o.gid); err != nil && os.Geteuid() == 0 {
-		return fmt.Errorf("set owner of %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	defer d.Close()
-	_ = d.Sync() // not every filesystem syncs directories
-	return nil
+	return atomicfile.WriteFile(path, data, mode, atomicfile.WithOwner(*o))
 }
 
 // fileWrite is a planned write of one whole file.
@@ -245,7 +194,7 @@ func (w *fileWrite) apply() (bool, error) {
 	if st.exists && st.mode == w.mode && bytes.Equal(st.data, w.data) {
 		return false, nil
 	}
-	var o *owner
+	var o *atomicfile.Owner
 	if w.inheritOwner {
 		o = st.owner
 		if !st.exists {
@@ -292,7 +241,7 @@ func (r *fileRemove) apply() (bool, error) {
 		return false, fmt.Errorf("remove %s: %w", r.path, err)
 	}
 	r.removed = true
-	return true, syncDir(filepath.Dir(r.path))
+	return true, atomicfile.SyncDir(filepath.Dir(r.path))
 }
 
 func (r *fileRemove) revert() error {
@@ -361,7 +310,7 @@ func (d *dirEnsure) apply() (bool, error) {
 		if err := os.Chmod(p, mode); err != nil {
 			return true, fmt.Errorf("set mode %04o on %s: %w", mode, p, err)
 		}
-		if err := syncDir(filepath.Dir(p)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 			return true, err
 		}
 	}

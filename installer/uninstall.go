@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-dev/switchboard/agent/outbox"
 	"github.com/switchboard-dev/switchboard/agent/sender"
 	"github.com/switchboard-dev/switchboard/agent/state"
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 	"github.com/switchboard-dev/switchboard/registry/api"
 )
 
@@ -277,7 +278,7 @@ func (r *removeSet) apply() (bool, error) {
 		}
 		r.removedDirs = append(r.removedDirs, dirRemoved{path: d, mode: fi.Mode().Perm()})
 		changed = true
-		if err := syncDir(filepath.Dir(d)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(d)); err != nil {
 			return changed, err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pluginpb "github.com/switchboard-dev/switchboard/plugins/proto"
 )
@@ -74,6 +76,34 @@ func (s *supportChannelServer) Deliver(ctx context.Context, req *pluginpb.Delive
 	return &pluginpb.Receipt{RemoteId: r.RemoteID, Url: r.URL, Detail: r.Detail}, nil
 }
 
+// DeliverNote serves the optional note delivery: a channel without
+// NoteDeliverer answers Unimplemented, which the host reports as
+// ErrNotesUnsupported.
+func (s *supportChannelServer) DeliverNote(ctx context.Context, req *pluginpb.DeliverNoteRequest) (_ *pluginpb.Receipt, err error) {
+	defer recoverInto("deliver note", &err)
+	nd, ok := s.impl.(NoteDeliverer)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this support channel cannot deliver notes")
+	}
+	pn := req.GetNote()
+	created, err := fromTimestamp(pn.GetCreatedAt())
+	if err != nil {
+		return nil, serverError(fmt.Errorf("note created_at: %w", err))
+	}
+	tr := pn.GetTicketReceipt()
+	n := Note{
+		TicketID: pn.GetTicketId(), TicketSubject: pn.GetTicketSubject(),
+		TicketReceipt: Receipt{RemoteID: tr.GetRemoteId(), URL: tr.GetUrl(), Detail: tr.GetDetail()},
+		NoteID:        pn.GetNoteId(), DeliveryID: pn.GetDeliveryId(), Text: pn.GetText(), Author: pn.GetAuthor(),
+		CreatedAt: created,
+	}
+	r, err := nd.DeliverNote(ctx, n)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	return &pluginpb.Receipt{RemoteId: r.RemoteID, Url: r.URL, Detail: r.Detail}, nil
+}
+
 func (s *supportChannelServer) Health(ctx context.Context, _ *pluginpb.HealthRequest) (_ *pluginpb.HealthReport, err error) {
 	defer recoverInto("health", &err)
 	h, err := s.impl.Health(ctx)
@@ -123,6 +153,35 @@ func (c *SupportChannelClient) Deliver(ctx context.Context, t Ticket) (Receipt, 
 	r := Receipt{RemoteID: resp.GetRemoteId(), URL: resp.GetUrl(), Detail: resp.GetDetail()}
 	if err := ValidateReceipt(r); err != nil {
 		return Receipt{}, fmt.Errorf("deliver: %w", err)
+	}
+	return r, nil
+}
+
+// ErrNotesUnsupported means the channel plugin cannot deliver notes
+// (it does not serve DeliverNote); retrying does not help.
+var ErrNotesUnsupported = errors.New("the support channel cannot deliver notes")
+
+var _ NoteDeliverer = (*SupportChannelClient)(nil)
+
+// DeliverNote sends a note and checks the receipt. A plugin that does not
+// serve DeliverNote gives an error wrapping ErrNotesUnsupported.
+func (c *SupportChannelClient) DeliverNote(ctx context.Context, n Note) (Receipt, error) {
+	resp, err := c.rpc.DeliverNote(ctx, &pluginpb.DeliverNoteRequest{Note: &pluginpb.Note{
+		TicketId: n.TicketID, TicketSubject: n.TicketSubject,
+		TicketReceipt: &pluginpb.Receipt{RemoteId: n.TicketReceipt.RemoteID, Url: n.TicketReceipt.URL, Detail: n.TicketReceipt.Detail},
+		NoteId:        n.NoteID, DeliveryId: n.DeliveryID, Text: n.Text, Author: n.Author,
+		CreatedAt: toTimestamp(n.CreatedAt),
+	}})
+	if err != nil {
+		err = callError(ctx, "deliver note", err)
+		if errors.Is(err, ErrUnimplemented) {
+			return Receipt{}, fmt.Errorf("deliver note: %w", ErrNotesUnsupported)
+		}
+		return Receipt{}, err
+	}
+	r := Receipt{RemoteID: resp.GetRemoteId(), URL: resp.GetUrl(), Detail: resp.GetDetail()}
+	if err := ValidateReceipt(r); err != nil {
+		return Receipt{}, fmt.Errorf("deliver note: %w", err)
 	}
 	return r, nil
 }

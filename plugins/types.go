@@ -35,6 +35,16 @@ type SupportChannel interface {
 	Health(ctx context.Context) (Health, error)
 }
 
+// NoteDeliverer is implemented by support channels that can add a note to
+// a ticket they delivered before (a reply e-mail, a message on the remote
+// record). It is optional: the gRPC server answers Unimplemented for a
+// channel without it, and the host reports ErrNotesUnsupported.
+type NoteDeliverer interface {
+	// DeliverNote hands one note over. The same DeliveryID may arrive
+	// more than once (retries), as with Deliver.
+	DeliverNote(ctx context.Context, n Note) (Receipt, error)
+}
+
 // Seat names used by the built-in adapters. A seat map may hold others.
 const (
 	SeatPBXEndpoints = "pbx_endpoints"
@@ -85,4 +95,18 @@ type Receipt struct {
 	RemoteID string `json:"remote_id,omitempty"`
 	URL      string `json:"url,omitempty"`
 	Detail   string `json:"detail,omitempty"`
+}
+
+// Note is a remark added to a delivered ticket, for the people who got it.
+type Note struct {
+	TicketID      string `json:"ticket_id"`
+	TicketSubject string `json:"ticket_subject"`
+	// TicketReceipt is the channel's receipt for the ticket: the remote
+	// record (or message) the note belongs to.
+	TicketReceipt Receipt   `json:"ticket_receipt"`
+	NoteID        string    `json:"note_id"`
+	DeliveryID    string    `json:"delivery_id"`
+	Text          string    `json:"text"`
+	Author        string    `json:"author,omitempty"` // "install" or a staff member
+	CreatedAt     time.Time `json:"created_at"`
 }

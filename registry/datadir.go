@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 	"github.com/switchboard-dev/switchboard/licensing"
 )
 
@@ -83,7 +84,7 @@ func loadOrCreateToken(path string) (string, bool, error) {
 		return "", false, fmt.Errorf("generate admin token: %w", err)
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("write admin token: %w", err)
 	}
 	return tok, true, nil
@@ -183,7 +184,7 @@ func rotateKey(dataDir string) (licensing.SigningKey, error) {
 	if err := licensing.WriteKeyPair(filepath.Join(keysDir, k.ID), k); err != nil {
 		return k, fmt.Errorf("write signing key: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(keysDir, CurrentKeyFile), []byte(k.ID+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(keysDir, CurrentKeyFile), []byte(k.ID+"\n"), 0o600); err != nil {
 		return k, fmt.Errorf("make key %s current: %w", k.ID, err)
 	}
 	ks, err := LoadKeys(dataDir)
@@ -194,7 +195,7 @@ func rotateKey(dataDir string) (licensing.SigningKey, error) {
 	if err != nil {
 		return k, err
 	}
-	if err := writeFileAtomic(filepath.Join(keysDir, KeyringFile), bundle, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(keysDir, KeyringFile), bundle, 0o644); err != nil {
 		return k, fmt.Errorf("write keyring: %w", err)
 	}
 	return k, nil
@@ -227,30 +228,4 @@ func (ks *KeySet) ordered() []licensing.PublicKey {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return keys
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename, so a crash leaves the old or the new content, never half.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 	"github.com/switchboard-dev/switchboard/registry/ledger"
 )
 
@@ -93,7 +94,7 @@ func WriteLedgerConfig(dataDir string, c ledger.Config) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dataDir, LedgerConfigFile), append(raw, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dataDir, LedgerConfigFile), append(raw, '\n'), 0o644)
 }
 
 // loadSecret reads a secret file that must not be readable by others.

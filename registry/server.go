@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
 	"github.com/switchboard-dev/switchboard/registry/api"
 	"github.com/switchboard-dev/switchboard/registry/store"
@@ -260,7 +261,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 // WriteAddrFile records the bound address in DataDir/registry.addr so
 // scripts and tests started with port 0 can find the registry.
 func WriteAddrFile(dataDir string, addr net.Addr) error {
-	return writeFileAtomic(filepath.Join(dataDir, AddrFile), []byte(addr.String()+"\n"), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dataDir, AddrFile), []byte(addr.String()+"\n"), 0o644)
 }
 
 // ReadAddrFile returns the address in DataDir/registry.addr.

@@ -282,7 +282,7 @@ func (s *Server) handleTicketNote(w http.ResponseWriter, r *http.Request) {
 			if at.IsZero() {
 				at = s.now()
 			}
-			t.Notes = append(t.Notes, store.Note{ID: req.ID, Text: req.Text, At: at, By: "install"})
+			t.AddNote(store.Note{ID: req.ID, Text: req.Text, At: at, By: "install"}, s.now())
 			t.UpdatedAt = s.now()
 			return nil
 		})
@@ -293,6 +293,7 @@ func (s *Server) handleTicketNote(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		s.log.Info("ticket note added", "ticket", tid, "install", id, "note", req.ID)
+		s.support.wake()
 		writeJSON(w, http.StatusOK, ticketStatus(t))
 		return nil
 	}()

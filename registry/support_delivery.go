@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -186,10 +187,14 @@ func (ss *supportService) attempt(ctx context.Context, id string) {
 		}
 		return
 	}
-	if !t.State.Due() || t.NextAttemptAt.After(ss.s.now()) {
+	if !t.Due() || t.NextAttemptAt.After(ss.s.now()) {
 		return
 	}
 	routeNo := len(t.Routes)
+	if t.State == store.TicketDelivered {
+		ss.deliverNotes(ctx, t)
+		return
+	}
 	owner, ch, fallback, err := ss.channelFor(ctx, t.Route)
 	if err != nil {
 		ss.log.Error("resolve ticket channel", "ticket", id, "error", err)
@@ -236,6 +241,9 @@ func (ss *supportService) attempt(ctx context.Context, id string) {
 		ss.record(ctx, id, routeNo, func(t *store.Ticket) {
 			t.AddAttempt(a)
 			t.State, t.Receipt, t.DeliveredAt, t.NextAttemptAt, t.LastError = store.TicketDelivered, r, now, time.Time{}, ""
+			if t.PendingNotes() {
+				t.NextAttemptAt = now // the notes follow the ticket
+			}
 		})
 		ss.log.Info("ticket delivered", "ticket", id, "route", t.Route.String(), "channel", ch.Type, "remote_id", r.RemoteID, "took", took)
 		return
@@ -266,6 +274,148 @@ func (ss *supportService) attempt(ctx context.Context, id string) {
 		t.State, t.NextAttemptAt = store.TicketRetrying, now.Add(wait)
 	})
 	ss.log.Warn("ticket delivery failed", "ticket", id, "route", t.Route.String(), "channel", ch.Type, "permanent", permanent, "error", msg)
+}
+
+// noteDeliveryID is a note's idempotency key on the ticket's route routeNo.
+func noteDeliveryID(ticketID string, routeNo int, noteID string) string {
+	return ticketID + "." + strconv.Itoa(routeNo) + ".note." + noteID
+}
+
+// deliverNotes sends the pending notes of delivered ticket t, oldest
+// first, to the channel that took the ticket. A channel that cannot take
+// notes marks them unsupported; a refusal marks the note failed; anything
+// else is retried with the ticket's backoff. Notes never make a ticket
+// fall back: the ticket itself was delivered.
+func (ss *supportService) deliverNotes(ctx context.Context, t store.Ticket) {
+	routeNo := len(t.Routes)
+	owner, ch, fallback, err := ss.channelFor(ctx, t.Route)
+	if err != nil {
+		ss.log.Error("resolve ticket channel", "ticket", t.ID, "error", err)
+		return
+	}
+	if fallback != "" || ch == nil {
+		// The channel that took the ticket is gone: staff see the notes
+		// pending and may re-route the ticket, which re-sends them.
+		why := "the ticket's channel is no longer available"
+		if fallback != "" {
+			why = fallback
+		}
+		ss.recordNotes(ctx, t.ID, routeNo, func(t *store.Ticket) {
+			for i := range t.Notes {
+				if n := &t.Notes[i]; n.State == store.NotePending {
+					n.State, n.LastError = store.NoteFailed, why
+				}
+			}
+		})
+		return
+	}
+	receipt := plugins.Receipt{}
+	if t.Receipt != nil {
+		receipt = plugins.Receipt{RemoteID: t.Receipt.RemoteID, URL: t.Receipt.URL, Detail: t.Receipt.Detail}
+	}
+	sc, release, err := ss.pool.acquire(ctx, owner, ch.Type, ch.Settings, 30*time.Second)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		msg := plugins.SanitizeMessage(err.Error())
+		ss.recordNotes(ctx, t.ID, routeNo, func(t *store.Ticket) { ss.noteRetry(t, -1, msg) })
+		return
+	}
+	defer release()
+	nd, ok := sc.(plugins.NoteDeliverer)
+	for i, n := range t.Notes {
+		if n.State != store.NotePending {
+			continue
+		}
+		if !ok {
+			err = fmt.Errorf("channel %s cannot deliver notes: %w", ch.Type, plugins.ErrNotesUnsupported)
+		} else {
+			pn := plugins.Note{TicketID: t.ID, TicketSubject: t.Subject, TicketReceipt: receipt, NoteID: n.ID,
+				DeliveryID: noteDeliveryID(t.ID, routeNo, n.ID), Text: n.Text, Author: n.By, CreatedAt: n.At}
+			actx, cancel := context.WithTimeout(ctx, ss.cfg.AttemptTimeout.D())
+			var r plugins.Receipt
+			r, err = nd.DeliverNote(actx, pn)
+			cancel()
+			if ctx.Err() != nil {
+				return // repeated after the restart with the same delivery id
+			}
+			if err == nil {
+				ss.attempts.WithLabelValues(ch.Type, "note_ok").Inc()
+				now := ss.s.now()
+				sr := &store.Receipt{RemoteID: r.RemoteID, URL: r.URL, Detail: r.Detail}
+				ss.recordNotes(ctx, t.ID, routeNo, func(t *store.Ticket) {
+					if i < len(t.Notes) && t.Notes[i].ID == n.ID {
+						nn := &t.Notes[i]
+						nn.Attempts++
+						nn.State, nn.Receipt, nn.DeliveredAt, nn.LastError, nn.DeliveryID = store.NoteDelivered, sr, now, "", pn.DeliveryID
+					}
+				})
+				ss.log.Info("ticket note delivered", "ticket", t.ID, "note", n.ID, "channel", ch.Type, "remote_id", r.RemoteID)
+				continue
+			}
+		}
+		ss.attempts.WithLabelValues(ch.Type, "note_failed").Inc()
+		msg := plugins.SanitizeMessage(err.Error())
+		unsupported := errors.Is(err, plugins.ErrNotesUnsupported)
+		if unsupported {
+			msg = fmt.Sprintf("channel %s cannot deliver notes (its plugin does not serve DeliverNote): not retried; the note is kept here", ch.Type)
+		}
+		permanent, _ := channels.Classify(err)
+		ss.recordNotes(ctx, t.ID, routeNo, func(t *store.Ticket) {
+			if i >= len(t.Notes) || t.Notes[i].ID != n.ID {
+				return
+			}
+			nn := &t.Notes[i]
+			switch {
+			case unsupported:
+				nn.Attempts++
+				nn.State, nn.LastError = store.NoteUnsupported, msg
+			case permanent:
+				nn.Attempts++
+				nn.State, nn.LastError = store.NoteFailed, msg
+			default:
+				ss.noteRetry(t, i, msg)
+			}
+		})
+		ss.log.Warn("ticket note not delivered", "ticket", t.ID, "note", n.ID, "channel", ch.Type, "unsupported", unsupported, "permanent", permanent, "error", msg)
+		if !unsupported && !permanent {
+			return // keep the notes in order: the next attempt starts here
+		}
+	}
+}
+
+// noteRetry records a failed note attempt (note i, or none when i < 0)
+// and schedules the ticket's next attempt with backoff.
+func (ss *supportService) noteRetry(t *store.Ticket, i int, msg string) {
+	n := 0
+	if i >= 0 {
+		nn := &t.Notes[i]
+		nn.Attempts++
+		nn.LastError = msg
+		n = nn.Attempts
+	}
+	t.NextAttemptAt = ss.s.now().Add(ss.backoff(max(n-1, 0)))
+}
+
+// recordNotes applies fn to the stored ticket unless staff re-routed it
+// meanwhile (the notes then go to the new route), and keeps the ticket due
+// exactly while notes are pending.
+func (ss *supportService) recordNotes(ctx context.Context, id string, routeNo int, fn func(*store.Ticket)) {
+	_, err := ss.s.store.UpdateTicket(context.WithoutCancel(ctx), id, func(t *store.Ticket) error {
+		if len(t.Routes) != routeNo || t.State != store.TicketDelivered {
+			return nil
+		}
+		fn(t)
+		if !t.PendingNotes() {
+			t.NextAttemptAt = time.Time{}
+		}
+		t.UpdatedAt = ss.s.now()
+		return nil
+	})
+	if err != nil {
+		ss.log.Error("record note delivery", "ticket", id, "error", err)
+	}
 }
 
 // fallBack routes t to the vendor queue after its partner's channel failed.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -45,6 +46,14 @@ type receiver struct {
 	seen      map[string]bool // delivery ids
 	failures  int
 	badSigned int
+	notes     []webhook.NotePayload // first delivery of each note
+	noteHits  int                   // note POSTs, repeats included
+}
+
+func (rc *receiver) gotNotes() ([]webhook.NotePayload, int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]webhook.NotePayload(nil), rc.notes...), rc.noteHits
 }
 
 func newReceiver(t *testing.T, secret string) *receiver {
@@ -68,12 +77,26 @@ func newReceiver(t *testing.T, secret string) *receiver {
 			http.Error(w, "not now", rc.status)
 			return
 		}
-		var p webhook.Payload
-		if err := json.Unmarshal(body, &p); err != nil {
-			http.Error(w, err.Error(), 400)
+		id := r.Header.Get(webhook.HeaderDelivery)
+		if r.Header.Get(webhook.HeaderEvent) == webhook.EventTicketNote {
+			var n webhook.NotePayload
+			if err := json.Unmarshal(body, &n); err != nil || n.DeliveryID != id || n.Note.TicketID == "" {
+				http.Error(w, fmt.Sprintf("bad note %v", err), 400)
+				return
+			}
+			rc.noteHits++
+			if !rc.seen[id] {
+				rc.seen[id] = true
+				rc.notes = append(rc.notes, n)
+			}
+			_, _ = w.Write([]byte(`{"id":"C-` + n.Note.ID + `"}`))
 			return
 		}
-		id := r.Header.Get(webhook.HeaderDelivery)
+		var p webhook.Payload
+		if err := json.Unmarshal(body, &p); err != nil || len(p.Ticket.ID) < 6 {
+			http.Error(w, fmt.Sprintf("bad ticket %v", err), 400)
+			return
+		}
 		if !rc.seen[id] {
 			rc.seen[id] = true
 			rc.got = append(rc.got, p)

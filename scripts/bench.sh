@@ -29,10 +29,10 @@ awk '/^pkg: /{pkg=$2} pkg ~ /\/licensing$/ && $1 ~ /^BenchmarkVerify(-[0-9]+)?$/
     echo "registry durable+verified: $("$sb" bench heartbeats --data "$tmp/reg" --duration "$dur" --batch "$batch" --ceiling "$ceiling")"
   done
 )
-# Issue 4: plugin round trip (p50 from the three host benchmarks above, same
+# Issue 4: plugin round trip (p50 from the six host benchmarks above, same
 # run), the idle agent with its two built-in plugins against the emulators,
 # and the outbox drain of a 100,000-report backlog into a real registry.
-awk '/^pkg: /{pkg=$2} pkg ~ /\/plugins\/host$/ {for (i=3;i<NF;i++) if ($(i+1)=="p50-µs") {if ($1 ~ /^BenchmarkIntegrationDescribe/) p=$i; if ($1 ~ /^BenchmarkBareGRPCUnix/) g=$i; if ($1 ~ /^BenchmarkInProcessDescribe/) c=$i}} END {if (p && g && c) printf "plugin round trip p50: go-plugin %s µs, bare gRPC unix (in-process server) %s µs, in-process call %s µs\n", p, g, c; else {print "plugin round trip p50: benchmark lines missing" > "/dev/stderr"; exit 1}}' "$bench_out"
+awk '/^pkg: /{pkg=$2} pkg ~ /\/plugins\/host$/ {for (i=3;i<NF;i++) if ($(i+1)=="p50-µs") {n=$1; sub(/-[0-9]+$/, "", n); v[n]=$i}} END {split("BenchmarkIntegrationDescribe BenchmarkGoPluginMTLSDescribe BenchmarkGoPluginDescribe BenchmarkBareGRPCUnix BenchmarkBareGRPCUnixInProcess BenchmarkInProcessDescribe", k, " "); for (j in k) if (!(k[j] in v)) {print "plugin round trip p50: benchmark line missing: " k[j] > "/dev/stderr"; exit 1}; printf "plugin round trip p50: supervisor (go-plugin+mTLS+deadline+validation) %s µs, plain go-plugin+mTLS %s µs, plain go-plugin %s µs, bare gRPC unix (server in another process) %s µs, bare gRPC unix (in-process server) %s µs, in-process call %s µs\n", v["BenchmarkIntegrationDescribe"], v["BenchmarkGoPluginMTLSDescribe"], v["BenchmarkGoPluginDescribe"], v["BenchmarkBareGRPCUnix"], v["BenchmarkBareGRPCUnixInProcess"], v["BenchmarkInProcessDescribe"]}' "$bench_out"
 (
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
   go build -o "$tmp/switchboard" ./cmd/switchboard

@@ -1,43 +1,25 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kolo/xmlrpc"
+
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the command and the test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startEmulate runs 'dev emulate' in the background and returns what it
 // printed on start; the emulator stops at the end of the test.
 func startEmulate(t *testing.T, args ...string) emulatorInfo {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	app := &App{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr}
 	root := NewRootCommand(app)
 	root.SetArgs(append([]string{"dev", "emulate", "--output", "json", "--listen", "127.0.0.1:0"}, args...))

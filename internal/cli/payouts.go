@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
 	"github.com/switchboard-dev/switchboard/registry/ledger"
 )
@@ -222,32 +223,13 @@ func writeRunFiles(dir string, res adminapi.RunResult) ([]string, error) {
 			return written, fmt.Errorf("registry sent a file name %q that is not a plain file name", f.Name)
 		}
 		path := filepath.Join(dir, f.Name)
-		if err := writePayoutFile(path, []byte(f.Content)); err != nil {
-			return written, fmt.Errorf("write %s: %w", path, err)
+		// 0600: payout files name payees and amounts.
+		if err := atomicfile.WriteFile(path, []byte(f.Content), 0o600); err != nil {
+			return written, err
 		}
 		written = append(written, path)
 	}
 	return written, nil
-}
-
-func writePayoutFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func printBatch(w io.Writer, b ledger.Batch, files []string) error {

@@ -373,13 +373,37 @@ func printTicket(w io.Writer, t store.Ticket) error {
 		p("receipt:   %s %s %s", dash(r.RemoteID), r.URL, r.Detail)
 	}
 	for _, n := range t.Notes {
-		p("note %s by %s: %s", n.At.Local().Format(time.DateTime), n.By, n.Text)
+		p("note %s %s by %s: %s", n.ID, n.At.Local().Format(time.DateTime), n.By, n.Text)
+		p("  delivery: %s", noteDelivery(n))
 	}
 	if len(t.Diagnostics) > 0 {
 		p("diagnostics:\n%s", indentJSON(t.Diagnostics))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// noteDelivery says where a note is in its delivery to the ticket's channel.
+func noteDelivery(n store.Note) string {
+	var b strings.Builder
+	state := string(n.State)
+	if state == "" {
+		state = "not tracked (added before note delivery existed)"
+	}
+	b.WriteString(state)
+	if n.Attempts > 0 {
+		fmt.Fprintf(&b, ", %d attempt(s)", n.Attempts)
+	}
+	if !n.DeliveredAt.IsZero() {
+		fmt.Fprintf(&b, ", at %s", n.DeliveredAt.Local().Format(time.DateTime))
+	}
+	if r := n.Receipt; r != nil && (r.RemoteID != "" || r.URL != "") {
+		fmt.Fprintf(&b, ", receipt %s %s", dash(r.RemoteID), r.URL)
+	}
+	if n.LastError != "" {
+		fmt.Fprintf(&b, ", last error: %s", n.LastError)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 func indent(s string) string {

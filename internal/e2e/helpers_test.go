@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 )
 
 // sbBin is the switchboard binary built once in TestMain; buildErr says why
@@ -31,20 +33,8 @@ func TestMain(m *testing.M) {
 	if testing.Short() || runtime.GOOS != "linux" {
 		os.Exit(m.Run()) // the tests skip themselves
 	}
-	dir, err := os.MkdirTemp("", "switchboard-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	sbBin = filepath.Join(dir, "switchboard")
-	cmd := exec.Command("go", "build", "-o", sbBin, "./cmd/switchboard")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		buildErr = fmt.Errorf("go build ./cmd/switchboard: %v\n%s", err, out)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	sbBin, buildErr = testenv.Switchboard()
+	os.Exit(testenv.Main(m))
 }
 
 // needBinary skips under -short and off Linux, and fails when the build did.

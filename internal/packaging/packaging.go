@@ -13,6 +13,7 @@ package packaging
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,6 +24,8 @@ import (
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the "deb" packager
 	"github.com/goreleaser/nfpm/v2/files"
 	_ "github.com/goreleaser/nfpm/v2/rpm" // registers the "rpm" packager
+
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 )
 
 // Formats are the package formats Build produces.
@@ -188,27 +191,8 @@ func buildOne(spec Spec, format, outDir string) (Artifact, error) {
 	}
 	name := packager.ConventionalFileName(info)
 	dst := filepath.Join(outDir, name)
-	tmp, err := os.CreateTemp(outDir, "."+name+".*.tmp")
-	if err != nil {
-		return Artifact{}, fmt.Errorf("create temporary file in %s: %w", outDir, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
-	if err := packager.Package(info, tmp); err != nil {
-		tmp.Close()
-		return Artifact{}, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return Artifact{}, fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Artifact{}, fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return Artifact{}, fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return Artifact{}, fmt.Errorf("move package into place: %w", err)
+	if err := atomicfile.Write(dst, 0o644, func(w io.Writer) error { return packager.Package(info, w) }); err != nil {
+		return Artifact{}, fmt.Errorf("build %s package: %w", format, err)
 	}
 	fi, err := os.Stat(dst)
 	if err != nil {

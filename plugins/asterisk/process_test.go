@@ -2,35 +2,19 @@ package asterisk
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	ariemu "github.com/switchboard-dev/switchboard/internal/emulator/ari"
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 	"github.com/switchboard-dev/switchboard/plugins"
 	"github.com/switchboard-dev/switchboard/plugins/host"
 )
 
-// The switchboard binary, built once by the first test that needs it and
-// removed by TestMain.
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Main(m))
 }
 
 // switchboardBinary builds cmd/switchboard, which serves this adapter as
@@ -40,21 +24,7 @@ func switchboardBinary(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("builds the switchboard binary; skipped with -short")
 	}
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "switchboard-asterisk-test-"); binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "switchboard")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/switchboard-dev/switchboard/cmd/switchboard")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("build switchboard: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return testenv.BuildSwitchboard(t)
 }
 
 // superviseAdapter runs the adapter as a real plugin process under the

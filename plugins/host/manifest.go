@@ -21,8 +21,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboard-dev/switchboard/internal/atomicfile"
 	"github.com/switchboard-dev/switchboard/plugins"
 )
 
@@ -95,6 +97,12 @@ func (e Entry) Validate() error {
 	if e.Path == "" || !filepath.IsAbs(e.Path) || filepath.Clean(e.Path) != e.Path {
 		return fmt.Errorf("plugin %q: path %q must be an absolute, clean path to the plugin binary", e.Name, e.Path)
 	}
+	// No binary can be started from a path holding NUL (exec refuses it)
+	// and a newline or other control character only serves to mislead a
+	// reader of logs and status output.
+	if !plainText(e.Path) {
+		return fmt.Errorf("plugin %q: path %q must be UTF-8 text without NUL or other control characters", e.Name, e.Path)
+	}
 	if !sha256RE.MatchString(e.SHA256) {
 		return fmt.Errorf("plugin %q: sha256 must be 64 lower-case hex digits (run `sha256sum %s`), got %q", e.Name, e.Path, e.SHA256)
 	}
@@ -102,9 +110,12 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("plugin %q: %d args, the limit is %d", e.Name, len(e.Args), maxArgs)
 	}
 	for i, a := range e.Args {
-		if len(a) > maxArgLen || !utf8.ValidString(a) || bytes.IndexByte([]byte(a), 0) >= 0 {
-			return fmt.Errorf("plugin %q: args[%d] must be UTF-8 text without NUL, at most %d bytes", e.Name, i, maxArgLen)
+		if len(a) > maxArgLen || !plainText(a) {
+			return fmt.Errorf("plugin %q: args[%d] must be UTF-8 text without NUL or other control characters, at most %d bytes", e.Name, i, maxArgLen)
 		}
+	}
+	if e.Builtin() && !nameRE.MatchString(e.Args[2]) {
+		return fmt.Errorf("plugin %q: built-in plugin name %q in args (plugin serve NAME) must be 1-63 lower-case letters, digits, - or _: re-run the installer", e.Name, e.Args[2])
 	}
 	if len(e.Settings) > maxSettings {
 		return fmt.Errorf("plugin %q: %d settings, the limit is %d", e.Name, len(e.Settings), maxSettings)
@@ -121,6 +132,20 @@ func (e Entry) Validate() error {
 		return fmt.Errorf("plugin %q: version must be UTF-8 text of at most 64 bytes", e.Name)
 	}
 	return nil
+}
+
+// plainText reports whether s is valid UTF-8 without C0 control
+// characters or DEL.
+func plainText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // Clone returns a deep copy, so callers can keep an entry while the
@@ -152,6 +177,12 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if len(data) > maxManifestBytes {
 		return nil, fmt.Errorf("manifest is %d bytes, the limit is %d", len(data), maxManifestBytes)
 	}
+	// encoding/json matches field names without regard to case and lets a
+	// later duplicate win, so {"name":"a","NAME":"b"} would silently
+	// become "b": check the exact key names first.
+	if err := checkKeys(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var m Manifest
@@ -169,6 +200,83 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	}
 	return &m, nil
 }
+
+// Exact field names of the manifest and of an entry.
+var (
+	manifestKeys = []string{"version", "plugins"}
+	entryKeys    = []string{"name", "kind", "path", "sha256", "args", "settings", "version"}
+)
+
+// checkKeys walks the manifest's JSON tokens and refuses an object key
+// given twice, and a field name spelt with other letter case than the
+// format's (which encoding/json would accept). Syntax errors are left to
+// the decoder, which reports them with a line number.
+func checkKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var walk func(where string, fields []string, entries bool) error
+	walk = func(where string, fields []string, entries bool) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				var f []string
+				if entries {
+					f = entryKeys
+				}
+				if err := walk(fmt.Sprintf("%s[%d]", where, i), f, false); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, _ := kt.(string)
+				if seen[k] {
+					return &keyError{fmt.Sprintf("%s: key %q is given twice", where, k), lineOf(data, dec.InputOffset())}
+				}
+				seen[k] = true
+				for _, f := range fields {
+					if k != f && strings.EqualFold(k, f) {
+						return &keyError{fmt.Sprintf("%s: field %q must be written %q (names are case-sensitive)", where, k, f), lineOf(data, dec.InputOffset())}
+					}
+				}
+				child, childFields, childEntries := where+"."+k, []string(nil), false
+				if fields != nil && k == "plugins" && where == "manifest" {
+					childEntries = true
+				}
+				if err := walk(child, childFields, childEntries); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		}
+		return nil
+	}
+	err := walk("manifest", manifestKeys, false)
+	var ke *keyError
+	if errors.As(err, &ke) {
+		return fmt.Errorf("line %d: %s", ke.line, ke.msg)
+	}
+	return nil // syntax problems: the decoder reports them
+}
+
+type keyError struct {
+	msg  string
+	line int
+}
+
+func (e *keyError) Error() string { return e.msg }
 
 // jsonError adds the line number to a JSON decoding error.
 func jsonError(data []byte, err error) error {
@@ -228,7 +336,7 @@ func LoadManifest(path string) (*Manifest, error) {
 	return m, nil
 }
 
-// Save writes the manifest atomically (temporary file, fsync, rename) with
+// Save writes the manifest atomically (see atomicfile.WriteFile) with
 // mode 0600, since settings may hold credentials.
 func (m *Manifest) Save(path string) error {
 	if err := m.Validate(); err != nil {
@@ -239,33 +347,8 @@ func (m *Manifest) Save(path string) error {
 		return fmt.Errorf("encode plugin manifest: %w", err)
 	}
 	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("save plugin manifest: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plugin manifest: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plugin manifest: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save plugin manifest: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save plugin manifest: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save plugin manifest: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; not all filesystems support it
-		d.Close()
 	}
 	return nil
 }

@@ -71,21 +71,27 @@ func FuzzParseManifest(f *testing.F) {
 	})
 }
 
-// TestManifestRefusesUnusableEntries lists entries Validate should refuse
-// because no plugin can start from them. They are accepted today: a
-// finding reported to the owner of the supervisor code, who is editing
-// this package now; each case skips until Validate refuses it.
+// TestManifestRefusesUnusableEntries lists manifests ParseManifest must
+// refuse: entries no plugin can start from, and keys encoding/json would
+// silently fold together.
 func TestManifestRefusesUnusableEntries(t *testing.T) {
 	sum := strings.Repeat("0123456789abcdef", 4)
 	for name, body := range map[string]string{
 		"NUL in path":             `{"version":1,"plugins":[{"name":"a","kind":"integration","path":"/usr/bin/x\u0000y","sha256":"` + sum + `"}]}`,
 		"newline in path":         `{"version":1,"plugins":[{"name":"a","kind":"integration","path":"/usr/bin/x\ny","sha256":"` + sum + `"}]}`,
 		"built-in without a name": `{"version":1,"plugins":[{"name":"a","kind":"integration","path":"/usr/bin/switchboard","sha256":"` + sum + `","args":["plugin","serve",""]}]}`,
+		"newline in an arg":       `{"version":1,"plugins":[{"name":"a","kind":"integration","path":"/usr/bin/x","sha256":"` + sum + `","args":["a\nb"]}]}`,
+		"upper-case NAME":         `{"version":1,"plugins":[{"name":"a","NAME":"b","kind":"integration","path":"/usr/bin/x","sha256":"` + sum + `"}]}`,
+		"upper-case Version":      `{"Version":1,"plugins":[]}`,
+		"name given twice":        `{"version":1,"plugins":[{"name":"a","name":"b","kind":"integration","path":"/usr/bin/x","sha256":"` + sum + `"}]}`,
+		"setting given twice":     `{"version":1,"plugins":[{"name":"a","kind":"integration","path":"/usr/bin/x","sha256":"` + sum + `","settings":{"k":"1","k":"2"}}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := ParseManifest([]byte(body)); err == nil {
-				t.Skip("known gap, reported: Entry.Validate accepts " + name)
+			m, err := ParseManifest([]byte(body))
+			if err == nil {
+				t.Fatalf("accepted: %+v", m.Plugins)
 			}
+			t.Log(err)
 		})
 	}
 }

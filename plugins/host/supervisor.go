@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -166,8 +167,11 @@ type Supervisor struct {
 	mu      sync.Mutex
 	entry   Entry
 	status  Status
-	inst    *instance
 	started bool
+	// inst is the running process, nil between processes. It is atomic so
+	// that calls, which only read it, never wait for the status mutex that
+	// the supervisor's goroutine and Status() hold.
+	inst atomic.Pointer[instance]
 
 	changed  chan string   // restart requests (reason); buffered 1
 	probe    chan struct{} // health check requests; buffered 1
@@ -415,7 +419,7 @@ func (s *Supervisor) run() {
 		}
 
 		s.mu.Lock()
-		s.inst = inst
+		s.inst.Store(inst)
 		s.status.PID = inst.pid
 		s.mu.Unlock()
 		s.log.Info("plugin started", "pid", inst.pid, "path", e.Path)
@@ -423,7 +427,7 @@ func (s *Supervisor) run() {
 		out := s.watch(inst)
 
 		s.mu.Lock()
-		s.inst = nil
+		s.inst.Store(nil)
 		s.mu.Unlock()
 		if out.kind == outcomeRestart {
 			// A graceful stop can take a while; the status must not go on
@@ -807,42 +811,64 @@ func (s *Supervisor) startError(e Entry, cmd *exec.Cmd, err error) error {
 
 // current returns the running instance, or an error saying why there is none.
 func (s *Supervisor) current() (*instance, error) {
+	if inst := s.inst.Load(); inst != nil {
+		return inst, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inst == nil {
-		return nil, &NotRunningError{Status: s.status.clone()}
-	}
-	return s.inst, nil
+	return nil, &NotRunningError{Status: s.status.clone()}
 }
 
-// call runs fn against the running plugin with the per-call deadline. A
-// call that times out or loses the connection asks for an immediate health
-// check, so a hung plugin is found and restarted without waiting for the
-// next scheduled one.
-func (s *Supervisor) call(ctx context.Context, method string, fn func(context.Context, *instance) error) (err error) {
+// call runs fn against the running plugin with the per-call deadline; see
+// callPlugin.
+func (s *Supervisor) call(ctx context.Context, method string, fn func(context.Context, *instance) error) error {
+	_, err := callPlugin(s, ctx, method, func(ctx context.Context, inst *instance) (struct{}, error) {
+		return struct{}{}, fn(ctx, inst)
+	})
+	return err
+}
+
+// callPlugin runs fn against the running plugin with the per-call
+// deadline and returns its answer. A call that times out or loses the
+// connection asks for an immediate health check, so a hung plugin is found
+// and restarted without waiting for the next scheduled one.
+//
+// It is generic, rather than taking a closure that stores the answer, so
+// that the hot calls (Describe, Health) pass a function that captures
+// nothing and the answer stays on the caller's stack: no allocation per
+// call besides the deadline's.
+func callPlugin[R any](s *Supervisor, ctx context.Context, method string, fn func(context.Context, *instance) (R, error)) (r R, err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("plugin %q: %s: internal error: %v", s.Name(), method, r)
+		if p := recover(); p != nil {
+			var zero R
+			r, err = zero, fmt.Errorf("plugin %q: %s: internal error: %v", s.name, method, p)
 		}
 	}()
 	inst, err := s.current()
 	if err != nil {
-		return err
+		return r, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
-	defer cancel()
-	err = fn(cctx, inst)
+	// The caller's own deadline is kept when it is the earlier one: a
+	// second timer would change nothing but cost one.
+	cctx := ctx
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.opts.CallTimeout {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, s.opts.CallTimeout)
+		defer cancel()
+	}
+	r, err = fn(cctx, inst)
 	if err == nil {
-		return nil
+		return r, nil
 	}
+	var zero R
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		s.requestProbe()
-		return fmt.Errorf("plugin %q: %s: no answer within %s: %w", s.Name(), method, s.opts.CallTimeout, context.DeadlineExceeded)
+		return zero, fmt.Errorf("plugin %q: %s: no answer within %s: %w", s.name, method, s.opts.CallTimeout, context.DeadlineExceeded)
 	case errors.Is(err, plugins.ErrUnavailable):
 		s.requestProbe()
 	}
-	return fmt.Errorf("plugin %q: %w", s.Name(), err)
+	return zero, fmt.Errorf("plugin %q: %w", s.name, err)
 }
 
 // Integration returns the plugin as an Integration whose every call has the
@@ -872,20 +898,21 @@ func (h integrationHandle) Configure(_ context.Context, settings map[string]stri
 	return nil
 }
 
-func (h integrationHandle) Describe(ctx context.Context) (f plugins.Facts, err error) {
-	err = h.s.call(ctx, "describe", func(ctx context.Context, inst *instance) (err error) {
-		f, err = inst.integration.Describe(ctx)
-		return err
-	})
-	return f, err
+func (h integrationHandle) Describe(ctx context.Context) (plugins.Facts, error) {
+	return callPlugin(h.s, ctx, "describe", integrationDescribe)
 }
 
-func (h integrationHandle) Health(ctx context.Context) (r plugins.Health, err error) {
-	err = h.s.call(ctx, "health", func(ctx context.Context, inst *instance) (err error) {
-		r, err = inst.integration.Health(ctx)
-		return err
-	})
-	return r, err
+func (h integrationHandle) Health(ctx context.Context) (plugins.Health, error) {
+	return callPlugin(h.s, ctx, "health", integrationHealth)
+}
+
+// The hot calls as plain functions (see callPlugin).
+func integrationDescribe(ctx context.Context, inst *instance) (plugins.Facts, error) {
+	return inst.integration.Describe(ctx)
+}
+
+func integrationHealth(ctx context.Context, inst *instance) (plugins.Health, error) {
+	return inst.integration.Health(ctx)
 }
 
 func (h integrationHandle) ApplyPartnerLink(ctx context.Context, code, tier string) (r plugins.LinkResult, err error) {
@@ -909,6 +936,19 @@ func (h supportHandle) Deliver(ctx context.Context, t plugins.Ticket) (r plugins
 		r, err = inst.support.Deliver(ctx, t)
 		return err
 	})
+	return r, err
+}
+
+// DeliverNote passes a note to the plugin; a plugin that cannot deliver
+// notes gives an error wrapping plugins.ErrNotesUnsupported, naming it.
+func (h supportHandle) DeliverNote(ctx context.Context, n plugins.Note) (r plugins.Receipt, err error) {
+	err = h.s.call(ctx, "deliver note", func(ctx context.Context, inst *instance) (err error) {
+		r, err = inst.support.DeliverNote(ctx, n)
+		return err
+	})
+	if errors.Is(err, plugins.ErrNotesUnsupported) {
+		return r, fmt.Errorf("channel %s cannot deliver notes: %w", h.s.Name(), plugins.ErrNotesUnsupported)
+	}
 	return r, err
 }
 

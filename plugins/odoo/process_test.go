@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/agent/localapi"
 	emu "github.com/switchboard-dev/switchboard/internal/emulator/odoo"
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 	"github.com/switchboard-dev/switchboard/partnercode"
 	"github.com/switchboard-dev/switchboard/plugins"
 	"github.com/switchboard-dev/switchboard/plugins/host"
@@ -30,19 +30,8 @@ import (
 	regclient "github.com/switchboard-dev/switchboard/registry/client"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binPath   string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Main(m))
 }
 
 // switchboard builds the switchboard binary once per test run.
@@ -51,21 +40,7 @@ func switchboard(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("builds the switchboard binary; skipped with -short")
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "switchboard-odoo-test-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "switchboard")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/switchboard-dev/switchboard/cmd/switchboard").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build switchboard: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testenv.BuildSwitchboard(t)
 }
 
 func startOdoo(t *testing.T, opts emu.Options) *emu.Server {
@@ -214,7 +189,7 @@ func TestSeatsReachRegistry(t *testing.T) {
 	root := t.TempDir()
 	data := filepath.Join(root, "registry")
 	reg := exec.Command(bin, "registry", "serve", "--data", data, "--listen", "127.0.0.1:0")
-	regLog := &syncBuffer{}
+	regLog := &testenv.Buffer{}
 	reg.Stdout, reg.Stderr = regLog, regLog
 	if err := reg.Start(); err != nil {
 		t.Fatal(err)
@@ -271,7 +246,7 @@ backoff_max = "200ms"
 		t.Fatal(err)
 	}
 	agent := exec.Command(bin, "agent", "run", "--config", cfg)
-	agentLog := &syncBuffer{}
+	agentLog := &testenv.Buffer{}
 	agent.Stdout, agent.Stderr = agentLog, agentLog
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -314,24 +289,7 @@ backoff_max = "200ms"
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func stopProcess(t *testing.T, cmd *exec.Cmd, name string, logs *syncBuffer) {
+func stopProcess(t *testing.T, cmd *exec.Cmd, name string, logs *testenv.Buffer) {
 	t.Helper()
 	if cmd.Process == nil {
 		return
@@ -353,11 +311,5 @@ func stopProcess(t *testing.T, cmd *exec.Cmd, name string, logs *syncBuffer) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, testenv.Until(what, cond))
 }

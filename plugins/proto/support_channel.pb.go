@@ -264,6 +264,157 @@ func (x *Receipt) GetDetail() string {
 	return ""
 }
 
+// Note is a remark added to a delivered ticket (for example "recovered").
+type Note struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// ticket_subject is the subject the ticket was delivered with.
+	TicketSubject string `protobuf:"bytes,2,opt,name=ticket_subject,json=ticketSubject,proto3" json:"ticket_subject,omitempty"`
+	// ticket_receipt is the channel's receipt for the ticket's delivery on
+	// its current route: the remote record the note belongs to.
+	TicketReceipt *Receipt `protobuf:"bytes,3,opt,name=ticket_receipt,json=ticketReceipt,proto3" json:"ticket_receipt,omitempty"`
+	NoteId        string   `protobuf:"bytes,4,opt,name=note_id,json=noteId,proto3" json:"note_id,omitempty"`
+	// delivery_id is the note's idempotency key, unique per note and route.
+	DeliveryId string `protobuf:"bytes,5,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	Text       string `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	// author is "install" or the staff member who wrote the note.
+	Author        string                 `protobuf:"bytes,7,opt,name=author,proto3" json:"author,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Note) Reset() {
+	*x = Note{}
+	mi := &file_support_channel_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Note) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Note) ProtoMessage() {}
+
+func (x *Note) ProtoReflect() protoreflect.Message {
+	mi := &file_support_channel_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Note.ProtoReflect.Descriptor instead.
+func (*Note) Descriptor() ([]byte, []int) {
+	return file_support_channel_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Note) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *Note) GetTicketSubject() string {
+	if x != nil {
+		return x.TicketSubject
+	}
+	return ""
+}
+
+func (x *Note) GetTicketReceipt() *Receipt {
+	if x != nil {
+		return x.TicketReceipt
+	}
+	return nil
+}
+
+func (x *Note) GetNoteId() string {
+	if x != nil {
+		return x.NoteId
+	}
+	return ""
+}
+
+func (x *Note) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *Note) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Note) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *Note) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// DeliverNoteRequest carries the note to deliver.
+type DeliverNoteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Note          *Note                  `protobuf:"bytes,1,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverNoteRequest) Reset() {
+	*x = DeliverNoteRequest{}
+	mi := &file_support_channel_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverNoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverNoteRequest) ProtoMessage() {}
+
+func (x *DeliverNoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_support_channel_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverNoteRequest.ProtoReflect.Descriptor instead.
+func (*DeliverNoteRequest) Descriptor() ([]byte, []int) {
+	return file_support_channel_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DeliverNoteRequest) GetNote() *Note {
+	if x != nil {
+		return x.Note
+	}
+	return nil
+}
+
 var File_support_channel_proto protoreflect.FileDescriptor
 
 const file_support_channel_proto_rawDesc = "" +
@@ -290,11 +441,25 @@ const file_support_channel_proto_rawDesc = "" +
 	"\aReceipt\x12\x1b\n" +
 	"\tremote_id\x18\x01 \x01(\tR\bremoteId\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail2\x9d\x02\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xb3\x02\n" +
+	"\x04Note\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12%\n" +
+	"\x0eticket_subject\x18\x02 \x01(\tR\rticketSubject\x12F\n" +
+	"\x0eticket_receipt\x18\x03 \x01(\v2\x1f.switchboard.plugins.v1.ReceiptR\rticketReceipt\x12\x17\n" +
+	"\anote_id\x18\x04 \x01(\tR\x06noteId\x12\x1f\n" +
+	"\vdelivery_id\x18\x05 \x01(\tR\n" +
+	"deliveryId\x12\x12\n" +
+	"\x04text\x18\x06 \x01(\tR\x04text\x12\x16\n" +
+	"\x06author\x18\a \x01(\tR\x06author\x129\n" +
+	"\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"F\n" +
+	"\x12DeliverNoteRequest\x120\n" +
+	"\x04note\x18\x01 \x01(\v2\x1c.switchboard.plugins.v1.NoteR\x04note2\xf9\x02\n" +
 	"\x0eSupportChannel\x12`\n" +
 	"\tConfigure\x12(.switchboard.plugins.v1.ConfigureRequest\x1a).switchboard.plugins.v1.ConfigureResponse\x12R\n" +
 	"\aDeliver\x12&.switchboard.plugins.v1.DeliverRequest\x1a\x1f.switchboard.plugins.v1.Receipt\x12U\n" +
-	"\x06Health\x12%.switchboard.plugins.v1.HealthRequest\x1a$.switchboard.plugins.v1.HealthReportB?Z=github.com/switchboard-dev/switchboard/plugins/proto;pluginpbb\x06proto3"
+	"\x06Health\x12%.switchboard.plugins.v1.HealthRequest\x1a$.switchboard.plugins.v1.HealthReport\x12Z\n" +
+	"\vDeliverNote\x12*.switchboard.plugins.v1.DeliverNoteRequest\x1a\x1f.switchboard.plugins.v1.ReceiptB?Z=github.com/switchboard-dev/switchboard/plugins/proto;pluginpbb\x06proto3"
 
 var (
 	file_support_channel_proto_rawDescOnce sync.Once
@@ -308,31 +473,38 @@ func file_support_channel_proto_rawDescGZIP() []byte {
 	return file_support_channel_proto_rawDescData
 }
 
-var file_support_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_support_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_support_channel_proto_goTypes = []any{
 	(*Ticket)(nil),                // 0: switchboard.plugins.v1.Ticket
 	(*DeliverRequest)(nil),        // 1: switchboard.plugins.v1.DeliverRequest
 	(*Receipt)(nil),               // 2: switchboard.plugins.v1.Receipt
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(*ConfigureRequest)(nil),      // 4: switchboard.plugins.v1.ConfigureRequest
-	(*HealthRequest)(nil),         // 5: switchboard.plugins.v1.HealthRequest
-	(*ConfigureResponse)(nil),     // 6: switchboard.plugins.v1.ConfigureResponse
-	(*HealthReport)(nil),          // 7: switchboard.plugins.v1.HealthReport
+	(*Note)(nil),                  // 3: switchboard.plugins.v1.Note
+	(*DeliverNoteRequest)(nil),    // 4: switchboard.plugins.v1.DeliverNoteRequest
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*ConfigureRequest)(nil),      // 6: switchboard.plugins.v1.ConfigureRequest
+	(*HealthRequest)(nil),         // 7: switchboard.plugins.v1.HealthRequest
+	(*ConfigureResponse)(nil),     // 8: switchboard.plugins.v1.ConfigureResponse
+	(*HealthReport)(nil),          // 9: switchboard.plugins.v1.HealthReport
 }
 var file_support_channel_proto_depIdxs = []int32{
-	3, // 0: switchboard.plugins.v1.Ticket.created_at:type_name -> google.protobuf.Timestamp
+	5, // 0: switchboard.plugins.v1.Ticket.created_at:type_name -> google.protobuf.Timestamp
 	0, // 1: switchboard.plugins.v1.DeliverRequest.ticket:type_name -> switchboard.plugins.v1.Ticket
-	4, // 2: switchboard.plugins.v1.SupportChannel.Configure:input_type -> switchboard.plugins.v1.ConfigureRequest
-	1, // 3: switchboard.plugins.v1.SupportChannel.Deliver:input_type -> switchboard.plugins.v1.DeliverRequest
-	5, // 4: switchboard.plugins.v1.SupportChannel.Health:input_type -> switchboard.plugins.v1.HealthRequest
-	6, // 5: switchboard.plugins.v1.SupportChannel.Configure:output_type -> switchboard.plugins.v1.ConfigureResponse
-	2, // 6: switchboard.plugins.v1.SupportChannel.Deliver:output_type -> switchboard.plugins.v1.Receipt
-	7, // 7: switchboard.plugins.v1.SupportChannel.Health:output_type -> switchboard.plugins.v1.HealthReport
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 2: switchboard.plugins.v1.Note.ticket_receipt:type_name -> switchboard.plugins.v1.Receipt
+	5, // 3: switchboard.plugins.v1.Note.created_at:type_name -> google.protobuf.Timestamp
+	3, // 4: switchboard.plugins.v1.DeliverNoteRequest.note:type_name -> switchboard.plugins.v1.Note
+	6, // 5: switchboard.plugins.v1.SupportChannel.Configure:input_type -> switchboard.plugins.v1.ConfigureRequest
+	1, // 6: switchboard.plugins.v1.SupportChannel.Deliver:input_type -> switchboard.plugins.v1.DeliverRequest
+	7, // 7: switchboard.plugins.v1.SupportChannel.Health:input_type -> switchboard.plugins.v1.HealthRequest
+	4, // 8: switchboard.plugins.v1.SupportChannel.DeliverNote:input_type -> switchboard.plugins.v1.DeliverNoteRequest
+	8, // 9: switchboard.plugins.v1.SupportChannel.Configure:output_type -> switchboard.plugins.v1.ConfigureResponse
+	2, // 10: switchboard.plugins.v1.SupportChannel.Deliver:output_type -> switchboard.plugins.v1.Receipt
+	9, // 11: switchboard.plugins.v1.SupportChannel.Health:output_type -> switchboard.plugins.v1.HealthReport
+	2, // 12: switchboard.plugins.v1.SupportChannel.DeliverNote:output_type -> switchboard.plugins.v1.Receipt
+	9, // [9:13] is the sub-list for method output_type
+	5, // [5:9] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_support_channel_proto_init() }
@@ -347,7 +519,7 @@ func file_support_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_support_channel_proto_rawDesc), len(file_support_channel_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,9 +22,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SupportChannel_Configure_FullMethodName = "/switchboard.plugins.v1.SupportChannel/Configure"
-	SupportChannel_Deliver_FullMethodName   = "/switchboard.plugins.v1.SupportChannel/Deliver"
-	SupportChannel_Health_FullMethodName    = "/switchboard.plugins.v1.SupportChannel/Health"
+	SupportChannel_Configure_FullMethodName   = "/switchboard.plugins.v1.SupportChannel/Configure"
+	SupportChannel_Deliver_FullMethodName     = "/switchboard.plugins.v1.SupportChannel/Deliver"
+	SupportChannel_Health_FullMethodName      = "/switchboard.plugins.v1.SupportChannel/Health"
+	SupportChannel_DeliverNote_FullMethodName = "/switchboard.plugins.v1.SupportChannel/DeliverNote"
 )
 
 // SupportChannelClient is the client API for SupportChannel service.
@@ -41,6 +42,11 @@ type SupportChannelClient interface {
 	Deliver(ctx context.Context, in *DeliverRequest, opts ...grpc.CallOption) (*Receipt, error)
 	// Health reports whether the channel can deliver right now.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthReport, error)
+	// DeliverNote adds a note to a ticket the channel delivered before.
+	// Optional: a channel that cannot deliver notes answers UNIMPLEMENTED
+	// and the registry records that on the note without retrying. The same
+	// delivery_id may arrive more than once (retries).
+	DeliverNote(ctx context.Context, in *DeliverNoteRequest, opts ...grpc.CallOption) (*Receipt, error)
 }
 
 type supportChannelClient struct {
@@ -81,6 +87,16 @@ func (c *supportChannelClient) Health(ctx context.Context, in *HealthRequest, op
 	return out, nil
 }
 
+func (c *supportChannelClient) DeliverNote(ctx context.Context, in *DeliverNoteRequest, opts ...grpc.CallOption) (*Receipt, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Receipt)
+	err := c.cc.Invoke(ctx, SupportChannel_DeliverNote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupportChannelServer is the server API for SupportChannel service.
 // All implementations must embed UnimplementedSupportChannelServer
 // for forward compatibility.
@@ -95,6 +111,11 @@ type SupportChannelServer interface {
 	Deliver(context.Context, *DeliverRequest) (*Receipt, error)
 	// Health reports whether the channel can deliver right now.
 	Health(context.Context, *HealthRequest) (*HealthReport, error)
+	// DeliverNote adds a note to a ticket the channel delivered before.
+	// Optional: a channel that cannot deliver notes answers UNIMPLEMENTED
+	// and the registry records that on the note without retrying. The same
+	// delivery_id may arrive more than once (retries).
+	DeliverNote(context.Context, *DeliverNoteRequest) (*Receipt, error)
 	mustEmbedUnimplementedSupportChannelServer()
 }
 
@@ -113,6 +134,9 @@ func (UnimplementedSupportChannelServer) Deliver(context.Context, *DeliverReques
 }
 func (UnimplementedSupportChannelServer) Health(context.Context, *HealthRequest) (*HealthReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedSupportChannelServer) DeliverNote(context.Context, *DeliverNoteRequest) (*Receipt, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeliverNote not implemented")
 }
 func (UnimplementedSupportChannelServer) mustEmbedUnimplementedSupportChannelServer() {}
 func (UnimplementedSupportChannelServer) testEmbeddedByValue()                        {}
@@ -189,6 +213,24 @@ func _SupportChannel_Health_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SupportChannel_DeliverNote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeliverNoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportChannelServer).DeliverNote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportChannel_DeliverNote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportChannelServer).DeliverNote(ctx, req.(*DeliverNoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SupportChannel_ServiceDesc is the grpc.ServiceDesc for SupportChannel service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -207,6 +249,10 @@ var SupportChannel_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _SupportChannel_Health_Handler,
+		},
+		{
+			MethodName: "DeliverNote",
+			Handler:    _SupportChannel_DeliverNote_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -80,12 +80,60 @@ type Attempt struct {
 // goes on (Ticket.AttemptCount).
 const MaxAttemptsKept = 50
 
+// NoteState is where a note is in its delivery to the ticket's channel.
+type NoteState string
+
+// Note states. A note waits (pending) until its ticket is delivered, then
+// goes to the same channel; "unsupported" means the channel cannot take
+// notes and is not retried; "failed" means the channel refused it.
+const (
+	NotePending     NoteState = "pending"
+	NoteDelivered   NoteState = "delivered"
+	NoteFailed      NoteState = "failed"
+	NoteUnsupported NoteState = "unsupported"
+)
+
 // Note is a remark added to a ticket after it was opened.
 type Note struct {
 	ID   string    `json:"id"`
 	Text string    `json:"text"`
 	At   time.Time `json:"at"`
 	By   string    `json:"by"` // "install" or a staff member
+
+	// Delivery to the ticket's channel. Notes stored before delivery
+	// existed have no state: they count as delivered (never re-sent).
+	State       NoteState `json:"state,omitempty"`
+	Attempts    int       `json:"attempts,omitempty"` // on the current route
+	LastError   string    `json:"last_error,omitempty"`
+	DeliveryID  string    `json:"delivery_id,omitempty"`
+	Receipt     *Receipt  `json:"receipt,omitempty"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+}
+
+// PendingNotes reports whether a note waits for delivery.
+func (t *Ticket) PendingNotes() bool {
+	for _, n := range t.Notes {
+		if n.State == NotePending {
+			return true
+		}
+	}
+	return false
+}
+
+// Due reports whether the ticket waits for a delivery attempt: of itself
+// (queued, retrying) or of a note (delivered, with a note pending).
+func (t *Ticket) Due() bool {
+	return t.State.Due() || (t.State == TicketDelivered && t.PendingNotes())
+}
+
+// AddNote appends n as pending; on a delivered ticket it becomes due at
+// now so the note goes out at once.
+func (t *Ticket) AddNote(n Note, now time.Time) {
+	n.State = NotePending
+	t.Notes = append(t.Notes, n)
+	if t.State == TicketDelivered {
+		t.NextAttemptAt = now
+	}
 }
 
 // Ticket is one support request.
@@ -144,6 +192,12 @@ func (t *Ticket) SetRoute(r Route) {
 	t.RouteStartedAt = r.At
 	t.RouteAttempts = 0
 	t.Receipt, t.DeliveredAt = nil, time.Time{}
+	// The new recipient gets the notes too, after the ticket itself.
+	for i := range t.Notes {
+		if n := &t.Notes[i]; n.State != "" {
+			n.State, n.Attempts, n.LastError, n.Receipt, n.DeliveredAt = NotePending, 0, "", nil, time.Time{}
+		}
+	}
 	if r.Channel == "" {
 		t.State, t.NextAttemptAt = TicketHeld, time.Time{}
 		return
@@ -184,7 +238,7 @@ type TicketStore interface {
 	// UpdateTicket applies fn to the stored ticket in one transaction and
 	// stores the result (fn's error aborts and is returned as is).
 	UpdateTicket(ctx context.Context, id string, fn func(*Ticket) error) (Ticket, error)
-	// DueTickets returns up to limit tickets whose state is due and whose
+	// DueTickets returns up to limit tickets that are Due and whose
 	// next attempt is at or before `before`, earliest first.
 	DueTickets(ctx context.Context, before time.Time, limit int) ([]Ticket, error)
 	// NextDue returns the earliest next attempt of any due ticket (zero

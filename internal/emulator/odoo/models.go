@@ -92,6 +92,14 @@ func modelDefs(edition string) map[string]*modelDef {
 			fieldDef{name: "state", typ: "selection", label: "Status", readonly: true, def: "uninstalled",
 				selection: [][2]string{{"uninstallable", "Uninstallable"}, {"uninstalled", "Not Installed"}, {"installed", "Installed"},
 					{"to upgrade", "To be upgraded"}, {"to remove", "To be removed"}, {"to install", "To be installed"}}}),
+		// mail.message holds what message_post stores. subtype_xmlid
+		// stands in for Odoo's subtype_id (a mail.message.subtype).
+		newModel("mail.message", "Message", levelUser, levelSystem, "id desc", "subject", nil,
+			fieldDef{name: "body", typ: "html", label: "Contents"}, char("subject", "Subject"),
+			char("model", "Related Document Model"), fieldDef{name: "res_id", typ: "integer", label: "Related Document ID"},
+			fieldDef{name: "message_type", typ: "selection", label: "Type", def: "comment",
+				selection: [][2]string{{"email", "Incoming Email"}, {"comment", "Comment"}, {"notification", "System notification"}, {"auto_comment", "Automated Targeted Notification"}}},
+			char("subtype_xmlid", "Subtype")),
 		newModel("project.project", "Project", levelUser, levelUser, "name, id", "name", []string{"project"},
 			required(char("name", "Name")), boolean("active", "Active", true), m2o("partner_id", "Customer", "res.partner"),
 			m2o("user_id", "Project Manager", "res.users"), fieldDef{name: "description", typ: "html", label: "Description"}),

@@ -197,7 +197,14 @@ type methodSpec struct {
 	required int
 	record   bool     // called on records: ids come first
 	models   []string // only on these models (nil: every model)
+	// kwOnly: Python keyword-only parameters (def f(self, *, a=…)), so
+	// positional arguments after the ids are a TypeError.
+	kwOnly bool
 }
+
+// mailThreadModels are the emulated models that inherit mail.thread in
+// real Odoo, so they have message_post.
+var mailThreadModels = []string{"res.partner", "project.project", "project.task", "helpdesk.ticket"}
 
 var methodSpecs = map[string]methodSpec{
 	"search":                     {params: []string{"domain", "offset", "limit", "order"}, required: 1},
@@ -214,6 +221,11 @@ var methodSpecs = map[string]methodSpec{
 	"button_immediate_uninstall": {record: true, models: []string{"ir.module.module"}},
 	"update_list":                {models: []string{"ir.module.module"}},
 	"context_get":                {models: []string{"res.users"}},
+	// mail.thread.message_post(self, *, body='', subject=None,
+	// message_type='notification', subtype_xmlid=None, body_is_html=False,
+	// …): the arguments switchboard and common integrations pass.
+	"message_post": {params: []string{"body", "subject", "message_type", "subtype_xmlid", "body_is_html"}, record: true,
+		models: mailThreadModels, kwOnly: true},
 }
 
 // call runs model.method for uid. For XML-RPC, record methods take their
@@ -258,6 +270,9 @@ func (s *Server) call(uid int, model, method string, args []any, kw map[string]a
 			return nil, err
 		}
 		args = args[1:]
+	}
+	if spec.kwOnly && len(args) > 0 {
+		return nil, pyError("TypeError", "%s() takes 1 positional argument but %d were given", method, len(args)+1)
 	}
 	bound, err := bind(method, spec, args, kwargs)
 	if err != nil {
@@ -357,6 +372,8 @@ func (s *Server) call(uid int, model, method string, args []any, kw map[string]a
 		return true, nil
 	case "fields_get":
 		return s.fieldsGet(def, bound["allfields"], bound["attributes"])
+	case "message_post":
+		return s.messagePost(def, uid, ids, bound)
 	case "get_param":
 		if err := need("read", def.read); err != nil {
 			return nil, err
@@ -940,4 +957,69 @@ func stringSet(v any) (map[string]bool, *rpcError) {
 		return out, nil
 	}
 	return nil, pyError("TypeError", "expected a list of strings, got %s", pyRepr(v))
+}
+
+// messagePost is mail.thread.message_post on one record: it stores a
+// mail.message linked to the record (model, res_id) and returns its id, as
+// Odoo's @api.returns('mail.message', lambda m: m.id) does over RPC.
+func (s *Server) messagePost(def *modelDef, uid int, ids []int, bound map[string]any) (any, *rpcError) {
+	if s.creds[uid].level < def.read {
+		return nil, accessError(def, "read", def.read)
+	}
+	if len(ids) != 1 {
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = fmt.Sprint(id)
+		}
+		return nil, pyError("ValueError", "Expected singleton: %s(%s)", def.name, strings.Join(parts, ", "))
+	}
+	if err := s.missing(def, uid, ids); err != nil {
+		return nil, err
+	}
+	str := func(k, def string) (string, *rpcError) {
+		v, ok := bound[k]
+		if !ok || v == nil || v == false {
+			return def, nil
+		}
+		x, ok := v.(string)
+		if !ok {
+			return "", pyError("TypeError", "message_post() %s must be a string, not %s", k, pyType(v))
+		}
+		return x, nil
+	}
+	body, err := str("body", "")
+	if err != nil {
+		return nil, err
+	}
+	subject, err := str("subject", "")
+	if err != nil {
+		return nil, err
+	}
+	mtype, err := str("message_type", "notification")
+	if err != nil {
+		return nil, err
+	}
+	switch mtype {
+	case "comment", "notification", "email", "auto_comment":
+	default:
+		return nil, pyError("ValueError", "Wrong value for mail.message.message_type: '%s'", mtype)
+	}
+	subtype, err := str("subtype_xmlid", "")
+	if err != nil {
+		return nil, err
+	}
+	switch subtype {
+	case "", "mail.mt_note", "mail.mt_comment":
+	default:
+		return nil, pyError("ValueError", "External ID not found in the system: %s", subtype)
+	}
+	if subtype == "" && mtype == "comment" {
+		subtype = "mail.mt_note"
+	}
+	id, ierr := s.insert("mail.message", map[string]any{"model": def.name, "res_id": ids[0], "body": body,
+		"subject": subject, "message_type": mtype, "subtype_xmlid": subtype})
+	if ierr != nil {
+		return nil, toRPC(ierr)
+	}
+	return id, nil
 }

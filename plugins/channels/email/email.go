@@ -18,6 +18,8 @@
 //
 // The Message-ID is derived from the delivery id, so a retried delivery has
 // the same Message-ID and mail systems that deduplicate drop the copy.
+// A note on a delivered ticket goes out as a plain-text reply to the
+// ticket's message (In-Reply-To, References, "Re: " subject).
 package email
 
 import (
@@ -36,6 +38,7 @@ import (
 	"net/mail"
 	"net/textproto"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +77,10 @@ type Channel struct {
 	cfg *config
 }
 
-var _ plugins.SupportChannel = (*Channel)(nil)
+var (
+	_ plugins.SupportChannel = (*Channel)(nil)
+	_ plugins.NoteDeliverer  = (*Channel)(nil)
+)
 
 // New returns an unconfigured e-mail channel.
 func New(log hclog.Logger) *Channel {
@@ -198,6 +204,27 @@ func (c *Channel) Deliver(ctx context.Context, t plugins.Ticket) (plugins.Receip
 	return plugins.Receipt{RemoteID: msgID, Detail: fmt.Sprintf("accepted by %s for %s", cfg.addr, strings.Join(rcpts, ", "))}, nil
 }
 
+// DeliverNote implements plugins.NoteDeliverer: a plain-text reply to the
+// ticket's message (In-Reply-To and References name its Message-ID, the
+// subject is "Re: " the ticket's), so mail clients thread it.
+func (c *Channel) DeliverNote(ctx context.Context, n plugins.Note) (plugins.Receipt, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return plugins.Receipt{}, err
+	}
+	msg, msgID, err := ComposeNote(cfg.from, cfg.to, n, c.now())
+	if err != nil {
+		return plugins.Receipt{}, channels.Permanent(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	if err := c.send(ctx, cfg, msg); err != nil {
+		return plugins.Receipt{}, classify(err)
+	}
+	c.log.Info("ticket note mailed", "ticket", n.TicketID, "note", n.NoteID, "delivery", n.DeliveryID)
+	return plugins.Receipt{RemoteID: msgID, Detail: "reply accepted by " + cfg.addr}, nil
+}
+
 func (c *Channel) send(ctx context.Context, cfg *config, msg []byte) error {
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", cfg.addr)
@@ -296,8 +323,9 @@ func classify(err error) error {
 	return err
 }
 
-// Compose builds the MIME message for t and returns it with its Message-ID.
-func Compose(from *mail.Address, to []*mail.Address, t plugins.Ticket, now time.Time) ([]byte, string, error) {
+// messageID derives a Message-ID from a delivery id, so a retry has the
+// same one.
+func messageID(from *mail.Address, deliveryID, kind string) string {
 	domain := "switchboard.invalid"
 	if at := strings.LastIndexByte(from.Address, '@'); at >= 0 {
 		domain = from.Address[at+1:]
@@ -307,8 +335,67 @@ func Compose(from *mail.Address, to []*mail.Address, t plugins.Ticket, now time.
 			return r
 		}
 		return '-'
-	}, t.DeliveryID)
-	msgID := "<" + local + ".ticket@" + domain + ">"
+	}, deliveryID)
+	return "<" + local + "." + kind + "@" + domain + ">"
+}
+
+// msgIDRE is the shape of a Message-ID this package writes (and accepts
+// back from a receipt for In-Reply-To).
+var msgIDRE = regexp.MustCompile(`^<[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9.-]+>$`)
+
+// ComposeNote builds the reply carrying note n and returns it with its
+// Message-ID. The ticket's Message-ID is n.TicketReceipt.RemoteID; without
+// a well-formed one the reply is sent unthreaded.
+func ComposeNote(from *mail.Address, to []*mail.Address, n plugins.Note, now time.Time) ([]byte, string, error) {
+	msgID := messageID(from, n.DeliveryID, "note")
+	addrs := make([]string, len(to))
+	for i, a := range to {
+		addrs[i] = a.String()
+	}
+	h := []struct{ k, v string }{
+		{"From", from.String()},
+		{"To", strings.Join(addrs, ", ")},
+		{"Subject", mime.QEncoding.Encode("utf-8", "Re: [Switchboard] "+n.TicketSubject)},
+		{"Date", now.Format(time.RFC1123Z)},
+		{"Message-ID", msgID},
+	}
+	if parent := n.TicketReceipt.RemoteID; msgIDRE.MatchString(parent) {
+		h = append(h, struct{ k, v string }{"In-Reply-To", parent}, struct{ k, v string }{"References", parent})
+	}
+	h = append(h, []struct{ k, v string }{
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+		{"Content-Transfer-Encoding", "quoted-printable"},
+		{"X-Switchboard-Ticket", n.TicketID},
+		{"X-Switchboard-Delivery", n.DeliveryID},
+		{"Auto-Submitted", "auto-generated"},
+	}...)
+	var msg bytes.Buffer
+	for _, f := range h {
+		if strings.ContainsAny(f.v, "\r\n") {
+			return nil, "", fmt.Errorf("header %s holds a line break", f.k)
+		}
+		fmt.Fprintf(&msg, "%s: %s\r\n", f.k, f.v)
+	}
+	msg.WriteString("\r\n")
+	by := n.Author
+	if by == "" {
+		by = "switchboard"
+	}
+	text := fmt.Sprintf("Note on ticket %s by %s, %s:\n\n%s\n", n.TicketID, by, n.CreatedAt.UTC().Format(time.RFC3339), n.Text)
+	qp := quotedprintable.NewWriter(&msg)
+	if _, err := io.WriteString(qp, strings.ReplaceAll(text, "\n", "\r\n")); err != nil {
+		return nil, "", err
+	}
+	if err := qp.Close(); err != nil {
+		return nil, "", err
+	}
+	return msg.Bytes(), msgID, nil
+}
+
+// Compose builds the MIME message for t and returns it with its Message-ID.
+func Compose(from *mail.Address, to []*mail.Address, t plugins.Ticket, now time.Time) ([]byte, string, error) {
+	msgID := messageID(from, t.DeliveryID, "ticket")
 
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)

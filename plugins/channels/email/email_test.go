@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"os"
@@ -239,4 +240,57 @@ func TestConfigureRefusesBadSettings(t *testing.T) {
 
 func base64Decode(dst, src []byte) (int, error) {
 	return base64.StdEncoding.Decode(dst, []byte(strings.NewReplacer("\r", "", "\n", "").Replace(string(src))))
+}
+
+// TestNoteIsAThreadedReply: a note goes through the real SMTP server as a
+// reply to the ticket's message.
+func TestNoteIsAThreadedReply(t *testing.T) {
+	srv := startSMTP(t)
+	c := configure(t, srv.settings(nil))
+	tk := ticket()
+	r, err := c.Deliver(context.Background(), tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr, err := c.DeliverNote(context.Background(), plugins.Note{TicketID: tk.ID, TicketSubject: tk.Subject, TicketReceipt: r,
+		NoteID: "recovered", DeliveryID: "tabc.1.note.recovered", Text: "asterisk is healthy again — since 10:02", Author: "install", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nr.RemoteID != "<tabc.1.note.recovered.note@vendor.example>" {
+		t.Errorf("note receipt %+v", nr)
+	}
+	files, _ := filepath.Glob(filepath.Join(srv.maildir, "*.eml"))
+	var reply *mail.Message
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		msg, err := mail.ReadMessage(strings.NewReader(string(raw)))
+		if err != nil {
+			t.Fatalf("%s is not a mail message: %v", f, err)
+		}
+		if msg.Header.Get("Message-ID") == nr.RemoteID {
+			reply = msg
+		}
+	}
+	if len(files) != 2 || reply == nil {
+		t.Fatalf("%d messages stored, reply found: %v", len(files), reply != nil)
+	}
+	h := reply.Header
+	if h.Get("In-Reply-To") != r.RemoteID || h.Get("References") != r.RemoteID {
+		t.Errorf("threading headers: In-Reply-To %q References %q, want %q", h.Get("In-Reply-To"), h.Get("References"), r.RemoteID)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	if err != nil || subject != "Re: [Switchboard] Anrufe brechen ab – nach 30 s" {
+		t.Errorf("subject %q %v", subject, err)
+	}
+	if _, err := h.Date(); err != nil {
+		t.Errorf("Date: %v", err)
+	}
+	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "text/plain" {
+		t.Errorf("content type %q %v", h.Get("Content-Type"), err)
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(reply.Body))
+	if !strings.Contains(string(body), "asterisk is healthy again — since 10:02") || !strings.Contains(string(body), "tabc") {
+		t.Errorf("body %q", body)
+	}
 }

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"html"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +73,10 @@ type Channel struct {
 	cfg *config
 }
 
-var _ plugins.SupportChannel = (*Channel)(nil)
+var (
+	_ plugins.SupportChannel = (*Channel)(nil)
+	_ plugins.NoteDeliverer  = (*Channel)(nil)
+)
 
 // New returns an unconfigured Odoo channel.
 func New(log hclog.Logger) *Channel {
@@ -173,6 +177,85 @@ func (c *Channel) Deliver(ctx context.Context, t plugins.Ticket) (plugins.Receip
 	}
 	c.log.Info("ticket filed in Odoo", "ticket", t.ID, "model", model, "id", id)
 	return c.receipt(cfg, model, id, "created"), nil
+}
+
+// DeliverNote implements plugins.NoteDeliverer: the note is posted as an
+// internal note (message_post with message_type comment, subtype
+// mail.mt_note) on the record the ticket created, named by the ticket's
+// receipt ("model,id"). The delivery id goes into the body, so a retry
+// finds the message it posted before and does not post it twice.
+func (c *Channel) DeliverNote(ctx context.Context, n plugins.Note) (plugins.Receipt, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return plugins.Receipt{}, err
+	}
+	model, id, err := parseRemoteID(n.TicketReceipt.RemoteID)
+	if err != nil {
+		return plugins.Receipt{}, channels.Permanentf("ticket %s: %v", n.TicketID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	marker := "switchboard-delivery:" + n.DeliveryID
+	found, err := cfg.client.Search(ctx, "mail.message", odooclient.Domain{
+		odooclient.Cond("model", "=", model), odooclient.Cond("res_id", "=", id), odooclient.Cond("body", "ilike", marker),
+	}, odooclient.SearchOptions{Limit: 1})
+	if err != nil {
+		return plugins.Receipt{}, classify(fmt.Errorf("search mail.message: %w", err))
+	}
+	if len(found) > 0 {
+		return c.noteReceipt(cfg, model, id, found[0], "already posted"), nil
+	}
+	by := n.Author
+	if by == "" {
+		by = "switchboard"
+	}
+	body := fmt.Sprintf("<p>Note from %s, %s:</p><pre>%s</pre><p><small>%s</small></p>", html.EscapeString(by),
+		n.CreatedAt.UTC().Format(time.RFC3339), html.EscapeString(n.Text), html.EscapeString(marker))
+	res, err := cfg.client.Call(ctx, model, "message_post", []int64{id}, map[string]any{
+		"body": body, "message_type": "comment", "subtype_xmlid": "mail.mt_note",
+	})
+	if err != nil {
+		return plugins.Receipt{}, classify(fmt.Errorf("message_post on %s %d: %w", model, id, err))
+	}
+	msg, ok := toInt64(res)
+	if !ok {
+		return plugins.Receipt{}, fmt.Errorf("message_post on %s %d answered %v, not a message id", model, id, res)
+	}
+	c.log.Info("ticket note posted in Odoo", "ticket", n.TicketID, "note", n.NoteID, "model", model, "id", id, "message", msg)
+	return c.noteReceipt(cfg, model, id, msg, "posted"), nil
+}
+
+func (c *Channel) noteReceipt(cfg *config, model string, id, msg int64, what string) plugins.Receipt {
+	r := c.receipt(cfg, model, id, what)
+	r.RemoteID = fmt.Sprintf("mail.message,%d", msg)
+	r.Detail = fmt.Sprintf("%s as message %d on %s %d", what, msg, model, id)
+	return r
+}
+
+// parseRemoteID reads the "model,id" a ticket's receipt carries.
+func parseRemoteID(s string) (string, int64, error) {
+	model, num, ok := strings.Cut(s, ",")
+	id, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || id <= 0 || (model != ModelHelpdesk && model != ModelTask) {
+		return "", 0, fmt.Errorf("the ticket's receipt %q does not name the Odoo record it created (want helpdesk.ticket,ID or project.task,ID)", s)
+	}
+	return model, id, nil
+}
+
+func toInt64(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case float64:
+		return int64(x), x == float64(int64(x))
+	case []any: // a recordset answered as a list of ids
+		if len(x) == 1 {
+			return toInt64(x[0])
+		}
+	}
+	return 0, false
 }
 
 func (c *Channel) receipt(cfg *config, model string, id int64, what string) plugins.Receipt {

@@ -2,6 +2,7 @@ package odoochannel_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -125,3 +126,55 @@ func TestTeamSettingAndFailures(t *testing.T) {
 		t.Error("bad settings accepted")
 	}
 }
+
+// TestNotesArePostedOnTheRecord: a note becomes one internal note
+// (message_post) on the record the ticket created, over both APIs, also
+// when it is delivered twice.
+func TestNotesArePostedOnTheRecord(t *testing.T) {
+	for _, api := range []string{"xmlrpc", "auto"} {
+		t.Run(api, func(t *testing.T) {
+			s := startOdoo(t, emu.Enterprise, "helpdesk")
+			ch := channel(t, s, api, nil)
+			tk := ticket("tnote")
+			r, err := ch.Deliver(context.Background(), tk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := plugins.Note{TicketID: tk.ID, TicketSubject: tk.Subject, TicketReceipt: r, NoteID: "recovered",
+				DeliveryID: "tnote.1.note.recovered", Text: "asterisk <healthy> again", Author: "install", CreatedAt: time.Now()}
+			nr, err := ch.DeliverNote(context.Background(), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nr2, err := ch.DeliverNote(context.Background(), n)
+			if err != nil || nr2.RemoteID != nr.RemoteID {
+				t.Fatalf("retry: %+v %v (first %+v)", nr2, err, nr)
+			}
+			msgs, err := s.Records("mail.message")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("%d messages, want 1: %v", len(msgs), msgs)
+			}
+			m := msgs[0]
+			body, _ := m["body"].(string)
+			if m["model"] != odoochannel.ModelHelpdesk || r.RemoteID != odoochannel.ModelHelpdesk+","+itoa(m["res_id"]) ||
+				m["message_type"] != "comment" || m["subtype_xmlid"] != "mail.mt_note" || !strings.Contains(body, "asterisk &lt;healthy&gt; again") {
+				t.Fatalf("message %v (ticket receipt %+v)", m, r)
+			}
+			if nr.RemoteID != "mail.message,"+itoa(m["id"]) {
+				t.Errorf("note receipt %+v", nr)
+			}
+			// A receipt that names no record is a permanent failure.
+			n.TicketReceipt = plugins.Receipt{RemoteID: "<x@y>"}
+			if _, err := ch.DeliverNote(context.Background(), n); err == nil {
+				t.Error("note without a record delivered")
+			} else if perm, _ := channels.Classify(err); !perm {
+				t.Errorf("bad receipt not permanent: %v", err)
+			}
+		})
+	}
+}
+
+func itoa(v any) string { return fmt.Sprint(v) }

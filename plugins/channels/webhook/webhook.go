@@ -26,6 +26,13 @@
 // clock (replays). Verify (below) does exactly that; docs/support-webhook.md
 // has the same check in Python and shell.
 //
+// A note added to a delivered ticket (for example the agent's "recovered"
+// on an automatic ticket) is sent the same way, signed the same way, with
+// Switchboard-Event: ticket.note and its own delivery id:
+//
+//	{"event":"ticket.note","delivery_id":"…","note":{"id":"…","ticket_id":"…",
+//	 "ticket_remote_id":"…","ticket_url":"…","text":"…","author":"…","created_at":"…"}}
+//
 // The delivery id is the same on every retry of one delivery: a receiver
 // that has seen it should answer 2xx again without creating a second
 // ticket. Answer 2xx when the ticket is stored; a JSON answer
@@ -68,8 +75,14 @@ const (
 	HeaderEvent     = "Switchboard-Event"
 )
 
-// EventTicketCreated is the only event sent today.
-const EventTicketCreated = "ticket.created"
+// Events sent.
+const (
+	// EventTicketCreated carries a new ticket (Payload).
+	EventTicketCreated = "ticket.created"
+	// EventTicketNote carries a note added to a delivered ticket
+	// (NotePayload).
+	EventTicketNote = "ticket.note"
+)
 
 // MaxSkew is how far from the receiver's clock a signature's timestamp may
 // be before Verify refuses it.
@@ -83,6 +96,25 @@ type Payload struct {
 	Event      string        `json:"event"`
 	DeliveryID string        `json:"delivery_id"`
 	Ticket     PayloadTicket `json:"ticket"`
+}
+
+// NotePayload is the JSON body of a ticket.note delivery.
+type NotePayload struct {
+	Event      string      `json:"event"`
+	DeliveryID string      `json:"delivery_id"`
+	Note       PayloadNote `json:"note"`
+}
+
+// PayloadNote is the note inside a NotePayload. TicketRemoteID and
+// TicketURL are what the receiver answered for the ticket.
+type PayloadNote struct {
+	ID             string    `json:"id"`
+	TicketID       string    `json:"ticket_id"`
+	TicketRemoteID string    `json:"ticket_remote_id,omitempty"`
+	TicketURL      string    `json:"ticket_url,omitempty"`
+	Text           string    `json:"text"`
+	Author         string    `json:"author,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 }
 
 // PayloadTicket is the ticket inside a Payload.
@@ -162,7 +194,10 @@ type Channel struct {
 	cfg *config
 }
 
-var _ plugins.SupportChannel = (*Channel)(nil)
+var (
+	_ plugins.SupportChannel = (*Channel)(nil)
+	_ plugins.NoteDeliverer  = (*Channel)(nil)
+)
 
 // New returns an unconfigured webhook channel.
 func New(log hclog.Logger) *Channel {
@@ -243,6 +278,39 @@ func (c *Channel) Deliver(ctx context.Context, t plugins.Ticket) (plugins.Receip
 	if err != nil {
 		return plugins.Receipt{}, channels.Permanentf("encode ticket: %v", err)
 	}
+	r, err := c.post(ctx, cfg, EventTicketCreated, t.DeliveryID, body)
+	if err != nil {
+		return plugins.Receipt{}, err
+	}
+	c.log.Info("ticket delivered", "ticket", t.ID, "delivery", t.DeliveryID)
+	return r, nil
+}
+
+// DeliverNote implements plugins.NoteDeliverer: one signed POST of event
+// ticket.note, with the note's own delivery id.
+func (c *Channel) DeliverNote(ctx context.Context, n plugins.Note) (plugins.Receipt, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return plugins.Receipt{}, err
+	}
+	p := NotePayload{Event: EventTicketNote, DeliveryID: n.DeliveryID, Note: PayloadNote{
+		ID: n.NoteID, TicketID: n.TicketID, TicketRemoteID: n.TicketReceipt.RemoteID, TicketURL: n.TicketReceipt.URL,
+		Text: n.Text, Author: n.Author, CreatedAt: n.CreatedAt.UTC(),
+	}}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return plugins.Receipt{}, channels.Permanentf("encode note: %v", err)
+	}
+	r, err := c.post(ctx, cfg, EventTicketNote, n.DeliveryID, body)
+	if err != nil {
+		return plugins.Receipt{}, err
+	}
+	c.log.Info("ticket note delivered", "ticket", n.TicketID, "note", n.NoteID, "delivery", n.DeliveryID)
+	return r, nil
+}
+
+// post sends one signed event and classifies the answer.
+func (c *Channel) post(ctx context.Context, cfg *config, event, deliveryID string, body []byte) (plugins.Receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.url.String(), bytes.NewReader(body))
@@ -251,8 +319,8 @@ func (c *Channel) Deliver(ctx context.Context, t plugins.Ticket) (plugins.Receip
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "switchboard-support-webhook/1")
-	req.Header.Set(HeaderEvent, EventTicketCreated)
-	req.Header.Set(HeaderDelivery, t.DeliveryID)
+	req.Header.Set(HeaderEvent, event)
+	req.Header.Set(HeaderDelivery, deliveryID)
 	req.Header.Set(HeaderSignature, Sign(cfg.secret, c.now(), body))
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -265,13 +333,12 @@ func (c *Channel) Deliver(ctx context.Context, t plugins.Ticket) (plugins.Receip
 	case code >= 200 && code < 300:
 		r := receipt(answer)
 		r.Detail = fmt.Sprintf("HTTP %d from %s", code, cfg.url.Host)
-		c.log.Info("ticket delivered", "ticket", t.ID, "delivery", t.DeliveryID, "status", code)
 		return r, nil
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code == http.StatusTooEarly || code >= 500:
 		err := fmt.Errorf("POST %s answered HTTP %d%s", redact(cfg.url), code, snippet(answer))
 		return plugins.Receipt{}, channels.Retry(err, retryAfter(resp.Header.Get("Retry-After"), c.now()))
 	default:
-		return plugins.Receipt{}, channels.Permanentf("POST %s answered HTTP %d%s: the endpoint refuses the ticket; check the url and secret", redact(cfg.url), code, snippet(answer))
+		return plugins.Receipt{}, channels.Permanentf("POST %s answered HTTP %d%s: the endpoint refuses the %s; check the url and secret", redact(cfg.url), code, snippet(answer), event)
 	}
 }
 

@@ -109,3 +109,35 @@ func TestConfigureRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliverNote(t *testing.T) {
+	var got webhook.NotePayload
+	var event, delivery string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(secret), r.Header.Get(webhook.HeaderSignature), body, time.Now()); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		event, delivery = r.Header.Get(webhook.HeaderEvent), r.Header.Get(webhook.HeaderDelivery)
+		if err := json.Unmarshal(body, &got); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		w.Write([]byte(`{"id":"c-7"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := webhook.New(nil)
+	if err := c.Configure(context.Background(), map[string]string{"url": srv.URL, "secret": secret}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.DeliverNote(context.Background(), plugins.Note{TicketID: "tx", TicketReceipt: plugins.Receipt{RemoteID: "42", URL: "https://hd.example/t/42"},
+		NoteID: "recovered", DeliveryID: "tx.1.note.recovered", Text: "asterisk is healthy again", Author: "install", CreatedAt: time.Now()})
+	if err != nil || r.RemoteID != "c-7" {
+		t.Fatalf("receipt %+v %v", r, err)
+	}
+	if event != webhook.EventTicketNote || delivery != "tx.1.note.recovered" || got.Event != webhook.EventTicketNote ||
+		got.DeliveryID != delivery || got.Note.TicketID != "tx" || got.Note.TicketRemoteID != "42" || got.Note.Text != "asterisk is healthy again" {
+		t.Fatalf("event %q delivery %q payload %+v", event, delivery, got)
+	}
+}

@@ -51,12 +51,12 @@ func getTicket(tx *bolt.Tx, id string) (store.Ticket, bool, error) {
 // stored version (nil for a new ticket).
 func putTicket(tx *bolt.Tx, old *store.Ticket, t store.Ticket) error {
 	due := tx.Bucket(bucketTicketDue)
-	if old != nil && old.State.Due() {
+	if old != nil && old.Due() {
 		if err := due.Delete(dueKey(*old)); err != nil {
 			return err
 		}
 	}
-	if t.State.Due() {
+	if t.Due() {
 		if err := due.Put(dueKey(t), nil); err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func (s *Store) DueTickets(ctx context.Context, before time.Time, limit int) ([]
 			if err != nil {
 				return err
 			}
-			if ok && t.State.Due() {
+			if ok && t.Due() {
 				out = append(out, t)
 			}
 			if limit > 0 && len(out) >= limit {
