@@ -167,16 +167,9 @@ func (s *Server) handleCustomerSignup(w http.ResponseWriter, r *http.Request) {
 // an unlinked customer to a payee by hand, and may assign installs to it.
 func (s *Server) handleLinkCustomer(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
-		customer := r.PathValue("customer")
-		if err := checkRef("customer id", customer); err != nil {
-			return err
-		}
-		body, err := s.readBody(w, r)
-		if err != nil {
-			return err
-		}
 		var req adminapi.LinkCustomerRequest
-		if err := decodeStrict(body, &req); err != nil {
+		customer, err := s.customerRequest(w, r, &req)
+		if err != nil {
 			return err
 		}
 		ctx := r.Context()
@@ -226,16 +219,9 @@ func (s *Server) handleLinkCustomer(w http.ResponseWriter, r *http.Request) {
 // handleMoveCustomer is POST /v1/admin/customers/{customer}/move.
 func (s *Server) handleMoveCustomer(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
-		customer := r.PathValue("customer")
-		if err := checkRef("customer id", customer); err != nil {
-			return err
-		}
-		body, err := s.readBody(w, r)
-		if err != nil {
-			return err
-		}
 		var req adminapi.MoveCustomerRequest
-		if err := decodeStrict(body, &req); err != nil {
+		customer, err := s.customerRequest(w, r, &req)
+		if err != nil {
 			return err
 		}
 		req.By, req.Why = strings.TrimSpace(req.By), strings.TrimSpace(req.Why)
@@ -273,6 +259,20 @@ func (s *Server) handleMoveCustomer(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, ledgerErr(err))
 	}
+}
+
+// customerRequest reads the customer id from the path of a staff customer
+// route and decodes its body strictly into v.
+func (s *Server) customerRequest(w http.ResponseWriter, r *http.Request, v any) (string, error) {
+	customer := r.PathValue("customer")
+	if err := checkRef("customer id", customer); err != nil {
+		return "", err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return "", err
+	}
+	return customer, decodeStrict(body, v)
 }
 
 // handleGetCustomer is GET /v1/admin/customers/{customer}.
