@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -301,6 +302,9 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		s.checkOutput(mw.model, mw.what, body)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	// A known length makes the answer complete on the wire once flushed:
+	// the restart control closes every connection right after answering.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -309,6 +313,9 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) writeError(w http.ResponseWriter, status int, msg string) {
 	body := mustJSON(map[string]string{"message": msg})
 	w.Header().Set("Content-Type", "application/json")
+	// A known length makes the answer complete on the wire once flushed:
+	// the restart control closes every connection right after answering.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
