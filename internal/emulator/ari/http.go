@@ -434,19 +434,26 @@ func (s *Server) listEndpointsByTech(w http.ResponseWriter, _ *http.Request, var
 	s.writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getEndpoint(w http.ResponseWriter, _ *http.Request, vars map[string]string, _ params) {
+// writeFound answers with what build returns under s.mu, or 404 with
+// notFound when build finds nothing (returns nil).
+func (s *Server) writeFound(w http.ResponseWriter, notFound string, build func() map[string]any) {
 	s.mu.Lock()
-	e := s.endpoints[vars["tech"]+"/"+vars["resource"]]
-	var out map[string]any
-	if e != nil {
-		out = s.endpointJSON(e)
-	}
+	out := build()
 	s.mu.Unlock()
 	if out == nil {
-		s.writeError(w, http.StatusNotFound, "Endpoint not found")
+		s.writeError(w, http.StatusNotFound, notFound)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, _ *http.Request, vars map[string]string, _ params) {
+	s.writeFound(w, "Endpoint not found", func() map[string]any {
+		if e := s.endpoints[vars["tech"]+"/"+vars["resource"]]; e != nil {
+			return s.endpointJSON(e)
+		}
+		return nil
+	})
 }
 
 func (s *Server) listChannels(w http.ResponseWriter, _ *http.Request, _ map[string]string, _ params) {
@@ -460,18 +467,12 @@ func (s *Server) listChannels(w http.ResponseWriter, _ *http.Request, _ map[stri
 }
 
 func (s *Server) getChannel(w http.ResponseWriter, _ *http.Request, vars map[string]string, _ params) {
-	s.mu.Lock()
-	c := s.channels[vars["channelId"]]
-	var out map[string]any
-	if c != nil {
-		out = s.channelJSON(c)
-	}
-	s.mu.Unlock()
-	if out == nil {
-		s.writeError(w, http.StatusNotFound, "Channel not found")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeFound(w, "Channel not found", func() map[string]any {
+		if c := s.channels[vars["channelId"]]; c != nil {
+			return s.channelJSON(c)
+		}
+		return nil
+	})
 }
 
 func (s *Server) hangupChannel(w http.ResponseWriter, _ *http.Request, vars map[string]string, p params) {
@@ -521,18 +522,12 @@ func (s *Server) listApplications(w http.ResponseWriter, _ *http.Request, _ map[
 }
 
 func (s *Server) getApplication(w http.ResponseWriter, _ *http.Request, vars map[string]string, _ params) {
-	s.mu.Lock()
-	a := s.apps[vars["applicationName"]]
-	var out map[string]any
-	if a != nil {
-		out = s.appJSON(a)
-	}
-	s.mu.Unlock()
-	if out == nil {
-		s.writeError(w, http.StatusNotFound, "Application not found")
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeFound(w, "Application not found", func() map[string]any {
+		if a := s.apps[vars["applicationName"]]; a != nil {
+			return s.appJSON(a)
+		}
+		return nil
+	})
 }
 
 // eventSource is one parsed eventSource URI (channel:, endpoint:, bridge:,
