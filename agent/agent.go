@@ -6,6 +6,8 @@
 // Run is the whole lifecycle: SIGTERM or SIGINT stop taking work, flush
 // the outbox within the configured deadline and return nil; SIGHUP reloads
 // the configuration (an invalid file is refused and the running one kept).
+// A reload applies every key live except state_dir, which waits for a
+// restart and is listed in status as restart-required (see Reload).
 package agent
 
 import (
@@ -20,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,7 +74,8 @@ const linkFile = "link.json"
 type Options struct {
 	// ConfigPath is the agent's TOML file.
 	ConfigPath string
-	// LogOutput receives the daemon's log (default os.Stderr).
+	// LogOutput receives the daemon's log (default os.Stderr), in the
+	// level and format of the [log] section; a reload switches both.
 	LogOutput io.Writer
 	// NewPlugins builds the plugin set (default: NoPlugins).
 	NewPlugins NewPluginSet
@@ -84,6 +89,7 @@ type Options struct {
 type Daemon struct {
 	opts      Options
 	log       hclog.Logger
+	logSw     *logSwitch
 	startedAt time.Time
 	dir       *state.Dir
 	key       ed25519.PrivateKey
@@ -108,10 +114,21 @@ type Daemon struct {
 	loggedState  string
 	lastGraceLog time.Time
 
+	// restartRequired lists the keys whose new value waits for a restart.
+	restartRequired []string
+	// reloadMu serialises reloads.
+	reloadMu sync.Mutex
+
 	sndMu     sync.Mutex
 	snd       *sender.Sender
 	sndCancel context.CancelFunc
 	sndDone   chan struct{}
+
+	// The local API; a reload may move it to another socket. apiStop is
+	// nil until Wait started it and after Wait stopped it.
+	apiMu   sync.Mutex
+	apiCtx  context.Context
+	apiStop func(context.Context) error
 }
 
 type licenceState struct {
@@ -147,14 +164,11 @@ func Start(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := hclog.NewInterceptLogger(&hclog.LoggerOptions{
-		Name: "agent", Level: hclog.LevelFromString(cfg.Log.Level), Output: opts.LogOutput,
-		JSONFormat: cfg.Log.Format == "json",
-	})
+	log, logSw := newDaemonLogger(opts.LogOutput, cfg.Log)
 	// The last warnings and errors go into support tickets' diagnostics.
 	ring := newLogRing(logRingSize)
 	log.RegisterSink(ring)
-	d := &Daemon{opts: opts, log: log, cfg: cfg, startedAt: time.Now(), facts: opts.Facts,
+	d := &Daemon{opts: opts, log: log, logSw: logSw, cfg: cfg, startedAt: time.Now(), facts: opts.Facts,
 		hbPoke: make(chan struct{}, 1), interval: DefaultHeartbeatInterval, sup: newSupportState(ring)}
 
 	if d.dir, err = state.Open(cfg.StateDir); err != nil {
@@ -247,8 +261,13 @@ func (d *Daemon) Wait(ctx context.Context) error {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
+	d.apiMu.Lock()
 	cfg := d.config()
 	stopAPI, err := localapi.Serve(ctx, cfg.Socket, d, d.log.Named("localapi"))
+	if err == nil {
+		d.apiCtx, d.apiStop = ctx, stopAPI
+	}
+	d.apiMu.Unlock()
 	if err != nil {
 		_ = d.plugins.Close()
 		_ = d.ob.Close()
@@ -283,6 +302,9 @@ loop:
 	d.log.Info("stopping: no new work, flushing the outbox", "signal", fmt.Sprint(stopSig))
 
 	// Stop taking work: the CLI and the heartbeat schedule.
+	d.apiMu.Lock()
+	stopAPI, d.apiStop = d.apiStop, nil
+	d.apiMu.Unlock()
 	apiCtx, apiCancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = stopAPI(apiCtx)
 	apiCancel()
@@ -875,7 +897,8 @@ func (d *Daemon) Status(context.Context) localapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st.Agent = localapi.AgentInfo{Version: buildinfo.Get().Version, PID: osPID, StartedAt: d.startedAt,
-		ConfigFile: d.opts.ConfigPath, StateDir: d.cfg.StateDir, LastReload: d.lastReload, ReloadError: d.reloadErr}
+		ConfigFile: d.opts.ConfigPath, StateDir: d.cfg.StateDir, Socket: d.cfg.Socket,
+		LastReload: d.lastReload, ReloadError: d.reloadErr, RestartRequired: slices.Clone(d.restartRequired)}
 	if d.activated {
 		st.Install = localapi.InstallInfo{Activated: true, InstallID: d.install.InstallID, ActivatedAt: d.install.ActivatedAt}
 	}
@@ -897,43 +920,87 @@ var osPID = os.Getpid()
 
 // --- reload --------------------------------------------------------------
 
-// Reload re-reads the configuration file and the plugin manifest. An
-// invalid file is refused with a logged error naming the key and line; the
-// running configuration stays. An invalid manifest keeps the running
-// plugins and shows in status as the reload error.
+// Reload re-reads the configuration file and the plugin manifest and
+// applies them without a restart:
+//
+//   - log.level and log.format: every later line, from every sub-logger
+//     and from the plugins, comes in the new level and format;
+//   - socket: the local API opens the new socket (mode 0660, the same
+//     checks as at start), then closes the old one and removes its file; if
+//     the new one cannot be opened the old one stays in service;
+//   - outbox.max_records: the new bound holds from the next append; a bound
+//     below the depth compacts heartbeats, it never drops a record (see
+//     package outbox);
+//   - licence.public_keys, registry, sender, heartbeat, support and
+//     outbox.flush_deadline: at once;
+//   - plugins: the manifest is re-read; only plugins whose entry or
+//     settings changed restart, the others keep running. plugins.dir is
+//     where third-party binaries are installed; the host starts each plugin
+//     from the path its manifest entry names, so a new dir moves nothing
+//     by itself (an entry whose path changes restarts).
+//
+// state_dir is the exception: the install key, licence and outbox live
+// there, so a new value waits for a restart. Until then the running
+// directory stays in force, with the defaults derived from it (socket,
+// vendor key, plugin dir and manifest), status shows it, and status lists
+// state_dir under restart_required.
+//
+// An invalid file is refused with a logged error naming the key and line,
+// and the running configuration stays. What a valid file asked for but
+// could not be applied (a socket, the plugin manifest) is logged and shown
+// in status as the reload error; the rest of the file is applied.
 func (d *Daemon) Reload() {
-	cfg, err := config.Load(d.opts.ConfigPath)
-	d.mu.Lock()
-	d.lastReload = time.Now()
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	old := d.config()
+	cfg, fileStateDir, err := config.LoadRunning(d.opts.ConfigPath, old.StateDir)
 	if err != nil {
-		d.reloadErr = err.Error()
+		d.mu.Lock()
+		d.lastReload, d.reloadErr = time.Now(), "refused, the running configuration stays: "+err.Error()
 		d.mu.Unlock()
 		d.log.Error("reload refused; keeping the running configuration", "error", err)
 		return
 	}
-	old := d.cfg
-	d.reloadErr = ""
-	d.cfg = cfg
-	d.mu.Unlock()
+	var problems, restart []string
 
-	for _, x := range []struct {
-		key      string
-		old, new any
-	}{
-		{"state_dir", old.StateDir, cfg.StateDir}, {"socket", old.Socket, cfg.Socket},
-		{"outbox.max_records", old.Outbox.MaxRecords, cfg.Outbox.MaxRecords}, {"log.format", old.Log.Format, cfg.Log.Format},
-		{"plugins.dir", old.Plugins.Dir, cfg.Plugins.Dir},
-	} {
-		if !reflect.DeepEqual(x.old, x.new) {
-			d.log.Warn("changed setting takes effect after a restart", "key", x.key, "running", x.old, "new", x.new)
+	// The log first, so the lines about this reload come in the new format.
+	if running := d.logSw.config(); cfg.Log != running {
+		d.logSw.set(cfg.Log)
+		d.log.SetLevel(hclog.LevelFromString(cfg.Log.Level))
+		d.log.Info("log settings applied", "level", cfg.Log.Level, "format", cfg.Log.Format,
+			"was_level", running.Level, "was_format", running.Format)
+	}
+	if fileStateDir != old.StateDir {
+		restart = append(restart, "state_dir")
+		d.log.Warn("state_dir changed in the file; it takes effect after a restart (the install key, licence and outbox live there). "+
+			"Until then the agent keeps the running directory and the defaults derived from it",
+			"running", old.StateDir, "file", fileStateDir)
+	}
+	if cfg.Socket != old.Socket {
+		if err := d.moveSocket(cfg.Socket); err != nil {
+			problems = append(problems, fmt.Sprintf("socket %s not opened, still serving %s: %v", cfg.Socket, old.Socket, err))
+			d.log.Error("local API not moved to the new socket; the old one stays in service", "running", old.Socket, "new", cfg.Socket, "error", err)
+			cfg.Socket = old.Socket
 		}
 	}
-	if cfg.Log.Level != old.Log.Level {
-		d.log.SetLevel(hclog.LevelFromString(cfg.Log.Level))
+	if was := d.ob.MaxRecords(); cfg.Outbox.MaxRecords != was {
+		if err := d.ob.SetMaxRecords(cfg.Outbox.MaxRecords); err != nil {
+			problems = append(problems, "outbox.max_records: "+err.Error())
+			cfg.Outbox.MaxRecords = was
+		} else if depth := d.ob.Stats().Depth; depth > cfg.Outbox.MaxRecords {
+			d.log.Warn("outbox bound lowered below its depth; the next heartbeats compact the oldest ones into summaries (nothing is dropped)",
+				"max_records", cfg.Outbox.MaxRecords, "was", was, "depth", depth)
+		} else {
+			d.log.Info("outbox bound applied", "max_records", cfg.Outbox.MaxRecords, "was", was, "depth", depth)
+		}
 	}
+
 	d.mu.Lock()
+	d.cfg = cfg
+	d.restartRequired = restart
 	keyringBroken := d.keyringErr != ""
 	d.mu.Unlock()
+
 	if !reflect.DeepEqual(cfg.Licence.PublicKeys, old.Licence.PublicKeys) || keyringBroken {
 		d.loadKeyring(cfg.Licence.PublicKeys)
 		d.mu.Lock()
@@ -961,9 +1028,41 @@ func (d *Daemon) Reload() {
 	err = d.plugins.Reconfigure(ctx, cfg.Plugins)
 	cancel()
 	if err != nil {
-		d.mu.Lock()
-		d.reloadErr = "configuration applied, but the plugin manifest was not: " + err.Error()
-		d.mu.Unlock()
+		problems = append(problems, "the plugin manifest was not applied: "+err.Error())
 	}
-	d.log.Info("configuration reloaded", "file", d.opts.ConfigPath)
+
+	d.mu.Lock()
+	d.lastReload = time.Now()
+	d.reloadErr = ""
+	if len(problems) > 0 {
+		d.reloadErr = "configuration applied, except: " + strings.Join(problems, "; ")
+	}
+	d.mu.Unlock()
+	d.log.Info("configuration reloaded", "file", d.opts.ConfigPath, "restart_required", restart, "problems", len(problems))
+}
+
+// moveSocket opens the local API on path, then closes the running socket
+// and removes its file. When path cannot be served the running socket is
+// left as it was. Before Wait started the API there is nothing to move:
+// Wait opens the socket the configuration names.
+func (d *Daemon) moveSocket(path string) error {
+	d.apiMu.Lock()
+	defer d.apiMu.Unlock()
+	if d.apiStop == nil {
+		return nil
+	}
+	stop, err := localapi.Serve(d.apiCtx, path, d, d.log.Named("localapi"))
+	if err != nil {
+		return err
+	}
+	old := d.apiStop
+	d.apiStop = stop
+	// Requests already running on the old socket get a moment to finish.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := old(ctx); err != nil {
+		d.log.Warn("old local API socket did not close cleanly", "error", err)
+	}
+	d.log.Info("local API moved to the new socket", "socket", path)
+	return nil
 }

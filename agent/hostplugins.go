@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -29,6 +30,8 @@ type HostPlugins struct {
 	log hclog.Logger
 	// reload serialises Reconfigure calls (SIGHUPs in quick succession).
 	reload sync.Mutex
+	// dir is plugins.dir in force (guarded by reload).
+	dir string
 
 	mu   sync.Mutex
 	sups []*host.Supervisor // sorted by name
@@ -48,7 +51,7 @@ type partnerLink struct{ code, tier string }
 // one. A plugin that cannot start is reported unhealthy; it never stops the
 // agent.
 func NewHostPlugins(cfg config.Plugins, log hclog.Logger) (PluginSet, error) {
-	h := &HostPlugins{log: log}
+	h := &HostPlugins{log: log, dir: cfg.Dir}
 	m, err := loadManifest(cfg.Manifest, log)
 	if err != nil {
 		return nil, fmt.Errorf("plugins.manifest: %w", err)
@@ -67,13 +70,34 @@ func loadManifest(path string, log hclog.Logger) (*host.Manifest, error) {
 	return m, err
 }
 
-// Reconfigure implements PluginSet.
+// Reconfigure implements PluginSet. A new plugins.dir is taken at once:
+// the host starts every plugin from the absolute path its manifest entry
+// names, so the directory itself moves no running plugin (an entry whose
+// path changed restarts, like any changed entry). Third-party binaries the
+// manifest still names outside the new directory are logged, since
+// `switchboard plugin list` and the installer look in the new one.
 func (h *HostPlugins) Reconfigure(ctx context.Context, cfg config.Plugins) error {
 	m, err := loadManifest(cfg.Manifest, h.log)
 	if err != nil {
 		h.log.Error("plugin manifest not reloaded; the running plugins are kept", "error", err)
 		return fmt.Errorf("plugins.manifest: %w", err)
 	}
+	h.reload.Lock()
+	if cfg.Dir != h.dir {
+		var outside []string
+		for _, e := range m.Plugins {
+			if !e.Builtin() && !strings.HasPrefix(e.Path, cfg.Dir+string(filepath.Separator)) {
+				outside = append(outside, e.Name+"="+e.Path)
+			}
+		}
+		h.log.Info("plugins.dir applied", "dir", cfg.Dir, "was", h.dir)
+		if len(outside) > 0 {
+			h.log.Warn("the manifest starts third-party plugins from outside plugins.dir; they keep running from the path it names (re-run the installer to move them)",
+				"dir", cfg.Dir, "plugins", outside)
+		}
+		h.dir = cfg.Dir
+	}
+	h.reload.Unlock()
 	h.apply(ctx, m, cfg.Settings)
 	return nil
 }
@@ -129,7 +153,8 @@ func (h *HostPlugins) apply(ctx context.Context, m *host.Manifest, settings map[
 			}
 			continue
 		}
-		sup, err := host.NewSupervisor(e, host.Options{Logger: h.log.Named(e.Name)})
+		// The supervisor names its logger after the plugin itself.
+		sup, err := host.NewSupervisor(e, host.Options{Logger: h.log})
 		if err != nil {
 			h.log.Error("plugin refused", "plugin", e.Name, "error", err)
 			refused = append(refused, api.PluginHealth{Name: e.Name, State: string(host.StateRefused), Detail: err.Error()})

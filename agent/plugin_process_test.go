@@ -280,3 +280,85 @@ func TestSIGHUPReloadsManifest(t *testing.T) {
 		t.Fatalf("a broken manifest changed the running plugins: %v -> %v", third, now)
 	}
 }
+
+// TestSIGHUPAppliesLiveSettings: one SIGHUP changing log.format, socket,
+// outbox.max_records and state_dir. The first three take effect at once;
+// state_dir is kept and listed as needing a restart; the plugin, whose
+// settings did not change, keeps its process.
+func TestSIGHUPAppliesLiveSettings(t *testing.T) {
+	f := newFake(t)
+	s := startOdoo(t)
+	dir := t.TempDir()
+	saveManifest(t, dir, odooEntry(t, "keep", s, nil))
+	cfg := writeConfig(t, dir, f.URL, f.PubKey, "[heartbeat]\ninterval = \"50ms\"\njitter = 0\n[outbox]\nmax_records = 1000\n")
+	a := startAgent(t, dir, cfg)
+	before := a.waitHealthy("keep")
+	waitFor(t, 10*time.Second, "activation", func() bool { return a.status().Install.Activated })
+	runningState := filepath.Join(dir, "state")
+	oldSock, newSock := a.socket, filepath.Join(dir, "moved.sock")
+
+	// A backlog bigger than the new bound.
+	f.SetDown(true)
+	waitFor(t, 20*time.Second, "backlog", func() bool { return a.status().Outbox.Depth >= 15 })
+	if st := a.status(); st.Outbox.MaxRecords != 1000 || st.Outbox.Compactions != 0 || st.Agent.Socket != oldSock {
+		t.Fatalf("before the reload: agent %+v outbox %+v", st.Agent, st.Outbox)
+	}
+
+	text := string(mustRead(t, cfg))
+	text = strings.Replace(text, "state_dir = \"state\"\n", fmt.Sprintf("state_dir = \"state2\"\nsocket = %q\n", newSock), 1)
+	text = strings.Replace(text, "max_records = 1000", "max_records = 10", 1)
+	text += "[log]\nformat = \"json\"\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mark := len(a.logs.String())
+	a.signal(syscall.SIGHUP)
+
+	// Status answers on the new socket, and the old socket file is gone.
+	waitFor(t, 10*time.Second, "status on the new socket", func() bool {
+		_, err := localapi.NewClient(newSock).Status(t.Context())
+		return err == nil
+	})
+	a.socket = newSock
+	if _, err := os.Stat(oldSock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("old socket file still there: %v", err)
+	}
+	waitFor(t, 10*time.Second, "reload finished", func() bool { return strings.Contains(a.logs.String()[mark:], `"configuration reloaded"`) })
+	st := a.status()
+	if st.Agent.Socket != newSock || st.Agent.StateDir != runningState || !slices.Equal(st.Agent.RestartRequired, []string{"state_dir"}) || st.Agent.ReloadError != "" {
+		t.Fatalf("agent after the reload: %+v", st.Agent)
+	}
+	// The new bound is in force: heartbeats beyond it are compacted.
+	if st.Outbox.MaxRecords != 10 {
+		t.Fatalf("outbox bound after the reload: %+v", st.Outbox)
+	}
+	waitFor(t, 10*time.Second, "compaction under the new bound", func() bool { return a.status().Outbox.Compactions > 0 })
+	out, err := exec.Command(binary, "status", "--socket", newSock).Output()
+	if err != nil || !strings.Contains(string(out), "RESTART REQUIRED to apply: state_dir") || !strings.Contains(string(out), "(max 10)") {
+		t.Fatalf("status text: %v\n%s", err, out)
+	}
+	// The plugin's settings did not change: same process, no restart.
+	if after := a.waitHealthy("keep"); after["keep"] != before["keep"] {
+		t.Fatalf("unchanged plugin restarted: pid %d -> %d", before["keep"], after["keep"])
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state2")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the pending state_dir was created before a restart: %v", err)
+	}
+
+	// From the switch on, every line is JSON, the compaction warning included.
+	waitFor(t, 10*time.Second, "compaction logged", func() bool { return strings.Contains(a.logs.String()[mark:], "outbox full: compacted") })
+	tail := a.logs.String()[mark:]
+	first := strings.Index(tail, "{")
+	if first < 0 {
+		t.Fatalf("no JSON line after the reload:\n%s", tail)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(tail[first:]), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["@message"] == nil || m["@level"] == nil {
+			t.Fatalf("log line after the switch is not hclog JSON (%v): %s", err, line)
+		}
+	}
+	if strings.Contains(tail[:first], "configuration reloaded") {
+		t.Fatalf("reload logged in text:\n%s", tail[:first])
+	}
+}

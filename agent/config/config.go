@@ -156,34 +156,61 @@ type raw struct {
 
 // Load reads and checks the file at path.
 func Load(path string) (*Config, error) {
+	c, _, err := load(path, "")
+	return c, err
+}
+
+// LoadRunning reads and checks the file at path for an agent that already
+// runs with its state in stateDir (a reload). state_dir takes effect only
+// at a restart (the install key, licence and outbox live there), so the
+// configuration returned keeps stateDir, and so does every default derived
+// from it (socket, licence.public_keys, plugins.dir, plugins.manifest):
+// a new state_dir must not move them under the running agent either.
+// fileStateDir is the state_dir the file names, checked like any key, for
+// the caller to report when it differs.
+func LoadRunning(path, stateDir string) (cfg *Config, fileStateDir string, err error) {
+	if stateDir == "" {
+		return nil, "", errors.New("load agent config for a running agent: no running state directory given")
+	}
+	return load(path, stateDir)
+}
+
+func load(path, stateDir string) (*Config, string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read agent config: %w", err)
+		return nil, "", fmt.Errorf("read agent config: %w", err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("agent config path %s: %w", path, err)
+		return nil, "", fmt.Errorf("agent config path %s: %w", path, err)
 	}
-	return Parse(abs, data)
+	return parse(abs, data, stateDir)
 }
 
 // Parse checks data as the content of the file named file (used in errors
 // and to resolve relative paths).
 func Parse(file string, data []byte) (*Config, error) {
-	p := parser{file: file, lines: keyLines(string(data))}
+	c, _, err := parse(file, data, "")
+	return c, err
+}
+
+// parse is Parse; a non-empty stateDir replaces the file's state_dir (see
+// LoadRunning), whose own value is returned.
+func parse(file string, data []byte, stateDir string) (*Config, string, error) {
+	p := parser{file: file, lines: keyLines(string(data)), runningStateDir: stateDir}
 	var r raw
 	md, err := toml.Decode(string(data), &r)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Key: pe.LastKey, Line: pe.Position.Line, Msg: strings.TrimPrefix(pe.Message, "toml: ")}
+			return nil, "", &Error{File: file, Key: pe.LastKey, Line: pe.Position.Line, Msg: strings.TrimPrefix(pe.Message, "toml: ")}
 		}
 		// Type mismatches carry "line N (last key "k")" in their text.
-		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		return nil, "", &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 	}
 	c := &Config{}
 	if err := p.build(c, &r, md); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		// An unknown table hides its keys: name the table only.
@@ -200,14 +227,18 @@ func Parse(file string, data []byte) (*Config, error) {
 		if len(names) > 1 {
 			msg = fmt.Sprintf("unknown key; all unknown keys: %s (see `switchboard agent config example`)", strings.Join(names, ", "))
 		}
-		return nil, p.errf(k, "%s", msg)
+		return nil, "", p.errf(k, "%s", msg)
 	}
-	return c, nil
+	return c, p.fileStateDir, nil
 }
 
 type parser struct {
 	file  string
 	lines map[string]int
+	// runningStateDir, when set, replaces the file's state_dir, which is
+	// kept in fileStateDir.
+	runningStateDir string
+	fileStateDir    string
 }
 
 func (p *parser) errf(key, format string, args ...any) error {
@@ -235,6 +266,10 @@ func (p *parser) build(c *Config, r *raw, md toml.MetaData) error {
 		if c.StateDir, err = p.path("state_dir", *r.StateDir); err != nil {
 			return err
 		}
+	}
+	p.fileStateDir = c.StateDir
+	if p.runningStateDir != "" {
+		c.StateDir = p.runningStateDir
 	}
 	c.Socket = filepath.Join(c.StateDir, "agent.sock")
 	if r.Socket != nil {

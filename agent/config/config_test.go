@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,41 @@ func TestTypeMismatchNamesKeyAndLine(t *testing.T) {
 	_, err := Parse("/etc/a.toml", []byte("[registry]\nurl = \"http://x\"\n[sender]\nbatch_size = \"ten\"\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 4") || !strings.Contains(err.Error(), "sender.batch_size") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLoadRunningKeepsStateDir: on a reload the running state directory
+// stays, and so do the defaults derived from it; keys set explicitly are
+// taken from the file; the file's own state_dir is returned and checked.
+func TestLoadRunningKeepsStateDir(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.toml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("state_dir = \"new\"\n[registry]\nurl = \"https://r.example\"\n[plugins]\nmanifest = \"/srv/plugins.json\"\n")
+	c, fileDir, err := LoadRunning(path, "/var/lib/old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileDir != filepath.Join(dir, "new") || c.StateDir != "/var/lib/old" || c.Socket != "/var/lib/old/agent.sock" ||
+		c.Plugins.Dir != "/var/lib/old/plugins" || c.Licence.PublicKeys[0] != "/var/lib/old/vendor.pub" ||
+		c.Plugins.Manifest != "/srv/plugins.json" {
+		t.Fatalf("file state_dir %q, config %+v", fileDir, c)
+	}
+	// Without the override the same file moves everything to the new dir.
+	if c, err := Load(path); err != nil || c.Socket != filepath.Join(dir, "new", "agent.sock") {
+		t.Fatalf("Load: %+v %v", c, err)
+	}
+	write("state_dir = \"\"\n[registry]\nurl = \"https://r.example\"\n")
+	var ce *Error
+	if _, _, err := LoadRunning(path, "/var/lib/old"); !errors.As(err, &ce) || ce.Key != "state_dir" || ce.Line != 1 {
+		t.Fatalf("an empty state_dir on reload: %v", err)
+	}
+	if _, _, err := LoadRunning(path, ""); err == nil {
+		t.Fatal("LoadRunning without a running state dir succeeded")
 	}
 }

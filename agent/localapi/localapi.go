@@ -69,15 +69,24 @@ type PluginOutage struct {
 	Reason string    `json:"reason"`
 }
 
-// AgentInfo describes the daemon process.
+// AgentInfo describes the daemon process. Every setting shown is the one
+// in force, which after a reload may differ from the file (see
+// RestartRequired).
 type AgentInfo struct {
-	Version     string    `json:"version"`
-	PID         int       `json:"pid"`
-	StartedAt   time.Time `json:"started_at"`
-	ConfigFile  string    `json:"config_file"`
-	StateDir    string    `json:"state_dir"`
-	LastReload  time.Time `json:"last_reload,omitzero"`
-	ReloadError string    `json:"reload_error,omitempty"`
+	Version    string    `json:"version"`
+	PID        int       `json:"pid"`
+	StartedAt  time.Time `json:"started_at"`
+	ConfigFile string    `json:"config_file"`
+	StateDir   string    `json:"state_dir"`
+	// Socket is the unix socket the local API listens on.
+	Socket     string    `json:"socket"`
+	LastReload time.Time `json:"last_reload,omitzero"`
+	// ReloadError says what the last reload refused or could not apply.
+	ReloadError string `json:"reload_error,omitempty"`
+	// RestartRequired lists the configuration keys whose value in the file
+	// differs from the one in force and that only a restart applies
+	// (state_dir). Empty after a restart.
+	RestartRequired []string `json:"restart_required,omitempty"`
 }
 
 // InstallInfo says whether and when the install activated.

@@ -24,6 +24,13 @@
 // the queue is full of such records is it refused with ErrFull (logged and
 // counted, never silent); those records themselves are accepted beyond the
 // bound.
+//
+// The bound may change while the outbox runs (SetMaxRecords, on an agent
+// reload). A smaller bound than the current depth drops nothing: the queue
+// is simply over its bound, and each following append compacts the oldest
+// run of heartbeats exactly as when the queue fills up, so the depth comes
+// down as heartbeats arrive. Records held by the sender and records that
+// are never compacted stay as they are.
 package outbox
 
 import (
@@ -32,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -115,7 +123,8 @@ var (
 
 // Options tune an outbox.
 type Options struct {
-	// MaxRecords bounds the pending records (see the package comment).
+	// MaxRecords bounds the pending records (see the package comment);
+	// default 10000. SetMaxRecords changes it later.
 	MaxRecords int
 	// OnCompact, when set, is called (from the writer goroutine) after a
 	// run of heartbeats was compacted, and OnRefuse after a heartbeat was
@@ -139,6 +148,11 @@ type Outbox struct {
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // held for reading while sending to ops
 	closed    bool
+
+	// maxRecords is the bound: read by the writer at every append and by
+	// Next for the lease limit, changed by SetMaxRecords (under statsMu, so
+	// Stats never shows an older bound than the one in force).
+	maxRecords atomic.Int64
 
 	// Owned by the writer goroutine.
 	nextSeq uint64
@@ -198,6 +212,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		ops: make(chan *op, 1024), quit: make(chan struct{}), done: make(chan struct{}),
 		notify: make(chan struct{}, 1),
 	}
+	o.maxRecords.Store(int64(opts.MaxRecords))
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketPending, bucketDead, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -241,6 +256,25 @@ func (o *Outbox) Close() error {
 	})
 	return err
 }
+
+// SetMaxRecords changes the bound while the outbox runs; it is safe to call
+// from any goroutine. Appends committed after it returns use the new bound.
+// A bound below the current depth drops nothing: the next appends compact
+// the oldest runs of heartbeats as when the queue fills up (see the package
+// comment).
+func (o *Outbox) SetMaxRecords(n int) error {
+	if n < 1 {
+		return fmt.Errorf("outbox bound must be at least 1 record, not %d", n)
+	}
+	o.statsMu.Lock()
+	o.maxRecords.Store(int64(n))
+	o.stats.MaxRecords = n
+	o.statsMu.Unlock()
+	return nil
+}
+
+// MaxRecords returns the bound in force.
+func (o *Outbox) MaxRecords() int { return int(o.maxRecords.Load()) }
 
 // Notify returns a channel that receives after records were appended.
 func (o *Outbox) Notify() <-chan struct{} { return o.notify }
@@ -363,7 +397,7 @@ func (o *Outbox) do(p *op) error {
 // leaseLimit is the most records Next hands out at once: half the bound, so
 // that with the sender holding its batch through any number of failed
 // attempts the other half of a full queue is still free to compact.
-func (o *Outbox) leaseLimit() int { return max(1, o.opts.MaxRecords/2) }
+func (o *Outbox) leaseLimit() int { return max(1, o.MaxRecords()/2) }
 
 // maxGroup bounds how many requests share one transaction, so one commit
 // stays short and callers see steady latency.
@@ -508,7 +542,7 @@ func (o *Outbox) append(tx *bolt.Tx, pending *bolt.Bucket, p *op) (compactions, 
 		return 0, 0, 0, err
 	}
 	o.depth++
-	if o.depth <= o.opts.MaxRecords {
+	if o.depth <= o.MaxRecords() {
 		p.seq = p.rec.Seq
 		return 0, 0, 0, nil
 	}
@@ -659,7 +693,7 @@ func (o *Outbox) refreshStats(tx *bolt.Tx) {
 	o.stats.OldestAt = oldest
 	o.stats.DeadLetters = o.dead
 	o.stats.LastSeq = o.nextSeq - 1
-	o.stats.MaxRecords = o.opts.MaxRecords
+	o.stats.MaxRecords = o.MaxRecords()
 	o.statsMu.Unlock()
 }
 

@@ -354,3 +354,127 @@ func TestHeartbeatAfterHeldHeartbeatIsKept(t *testing.T) {
 		t.Fatalf("held records were touched or the tail was not compacted: %+v", recs)
 	}
 }
+
+// heartbeatsAccounted counts the heartbeats the pending records stand for
+// (a summary counts for all it folded) and the other records.
+func heartbeatsAccounted(t *testing.T, o *Outbox) (heartbeats, others int) {
+	t.Helper()
+	recs, err := o.Pending(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	for _, r := range recs {
+		if r.Seq <= last {
+			t.Fatalf("order broken at %d", r.Seq)
+		}
+		last = r.Seq
+		switch r.Kind {
+		case KindHeartbeat:
+			heartbeats++
+		case KindHeartbeatSummary:
+			var rep api.Report
+			if err := json.Unmarshal(r.Body, &rep); err != nil {
+				t.Fatal(err)
+			}
+			heartbeats += rep.Summary.Count
+		default:
+			others++
+		}
+	}
+	return heartbeats, others
+}
+
+// TestSetMaxRecordsBelowDepth: lowering the bound under the depth drops
+// nothing; the following appends compact the oldest runs, one per append,
+// until the queue is back under its bound.
+func TestSetMaxRecordsBelowDepth(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "o.db"), 100)
+	defer o.Close()
+	n := 0
+	for run := 0; run < 3; run++ {
+		for i := 0; i < 5; i++ {
+			hb(t, o, n)
+			n++
+		}
+		must(o.Append(KindLink, run))
+	}
+	if err := o.SetMaxRecords(0); err == nil {
+		t.Fatal("a bound of 0 was accepted")
+	}
+	if err := o.SetMaxRecords(5); err != nil {
+		t.Fatal(err)
+	}
+	st := o.Stats()
+	if st.MaxRecords != 5 || o.MaxRecords() != 5 || st.Depth != 18 || st.Compactions != 0 {
+		t.Fatalf("right after SetMaxRecords: %+v", st)
+	}
+	// Each append folds the oldest run of heartbeats: 5+1, 5+1, 5+1 and the
+	// new one come down to at most 1+1, 1+1, 1+1 plus the tail.
+	for i := 0; i < 4; i++ {
+		hb(t, o, n)
+		n++
+	}
+	st = o.Stats()
+	if st.Compactions < 3 || st.Depth > 8 || st.Refused != 0 {
+		t.Fatalf("after appends over the lowered bound: %+v", st)
+	}
+	if hbs, others := heartbeatsAccounted(t, o); hbs != n || others != 3 {
+		t.Fatalf("accounted %d heartbeats and %d other records, want %d and 3", hbs, others, n)
+	}
+	// Raising it again lets the queue grow without compaction.
+	if err := o.SetMaxRecords(1000); err != nil {
+		t.Fatal(err)
+	}
+	before := o.Stats().Compactions
+	for i := 0; i < 50; i++ {
+		hb(t, o, n)
+		n++
+	}
+	if st := o.Stats(); st.Compactions != before || st.MaxRecords != 1000 {
+		t.Fatalf("after raising the bound: %+v", st)
+	}
+	// The lease limit follows the bound too.
+	if err := o.SetMaxRecords(10); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := o.Next(500); err != nil || len(recs) > 5 {
+		t.Fatalf("Next handed out %d records with a bound of 10: %v", len(recs), err)
+	}
+}
+
+// TestSetMaxRecordsWhileAppending changes the bound from another goroutine
+// while the writer runs (meaningful under -race).
+func TestSetMaxRecordsWhileAppending(t *testing.T) {
+	o := open(t, filepath.Join(t.TempDir(), "o.db"), 50)
+	defer o.Close()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			if _, err := o.Append(KindHeartbeat, api.Report{Kind: api.KindHeartbeat, At: time.Unix(int64(1000+i), 0).UTC()}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			if err := o.SetMaxRecords(10 + i%40); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = o.Stats()
+			if _, err := o.Next(100); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	if hbs, _ := heartbeatsAccounted(t, o); hbs != 200 {
+		t.Fatalf("accounted %d heartbeats, want 200", hbs)
+	}
+}

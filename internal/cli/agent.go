@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-dev/switchboard/agent"
 	"github.com/switchboard-dev/switchboard/agent/config"
 	"github.com/switchboard-dev/switchboard/licensing"
+	"github.com/switchboard-dev/switchboard/plugins"
 )
 
 func newAgentCommand(app *App) *cobra.Command {
@@ -42,16 +44,37 @@ func newAgentRunCommand(app *App) *cobra.Command {
 		Short: "Run the agent daemon in the foreground (systemd starts it this way)",
 		Long: `Run the agent until SIGTERM or SIGINT. On stop it takes no new work, tries to
 deliver what waits in the outbox for outbox.flush_deadline, and exits 0; what
-is left is sent after the next start. SIGHUP reloads the configuration file:
-an invalid file is refused (the error names the key and line) and the running
-configuration stays; plugins whose settings changed are restarted.
+is left is sent after the next start.
+
+SIGHUP reloads the configuration file and the plugin manifest. An invalid
+file is refused (the error names the key and line) and the running
+configuration stays. A valid one is applied without a restart:
+  - log.level and log.format switch for every later line, plugins' included;
+  - socket: the new socket is opened first, then the old one is closed and
+    removed; if the new one cannot be opened the old one stays;
+  - outbox.max_records: the new bound holds from the next report; a bound
+    below the current depth compacts heartbeats, it never drops a record;
+  - registry, sender, licence, heartbeat, support: at once;
+  - plugins: only plugins whose manifest entry or [plugins.NAME] settings
+    changed restart, the others keep running.
+state_dir alone waits for a restart (the install key, licence and outbox live
+there): the agent keeps its running directory and 'switchboard status' lists
+state_dir under "restart required". What a reload could not apply shows in
+'switchboard status' as the reload error.
 
 The daemon logs to stderr with the level and format of the [log] section.
-A bad configuration file stops the start with exit 1.`,
+A bad configuration file stops the start with exit 1.
+
+The agent and its plugins each run Go with one P (GOMAXPROCS=1): they wait on
+I/O, and the customer's PBX or ERP needs the cores. Set GOMAXPROCS in the
+environment (systemctl edit switchboard-agent) to change it.`,
 		Example: `  switchboard agent run --config /etc/switchboard/agent.toml
   kill -HUP $(pidof switchboard)   # reload the configuration`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Getenv("GOMAXPROCS") == "" {
+				runtime.GOMAXPROCS(plugins.Procs)
+			}
 			err := agent.Run(cmd.Context(), agent.Options{ConfigPath: path, LogOutput: app.Stderr, NewPlugins: agent.NewHostPlugins})
 			if err != nil {
 				return failed(err)

@@ -61,7 +61,9 @@ func TestPartnerSetChecksCodeFirst(t *testing.T) {
 func TestWriteStatus(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	st := localapi.Status{
-		Agent:   localapi.AgentInfo{Version: "1.2.3", PID: 42, StartedAt: now.Add(-time.Hour), StateDir: "/var/lib/switchboard"},
+		Agent: localapi.AgentInfo{Version: "1.2.3", PID: 42, StartedAt: now.Add(-time.Hour), StateDir: "/var/lib/switchboard",
+			Socket: "/run/switchboard/agent.sock", ReloadError: "configuration applied, except: socket /x/agent.sock not opened",
+			RestartRequired: []string{"state_dir"}},
 		Install: localapi.InstallInfo{Activated: true, InstallID: "inst-1", ActivatedAt: now.Add(-48 * time.Hour)},
 		Licence: localapi.LicenceInfo{State: "expired", Licensed: false, PartnerCode: "K7QM-4XJD-R", Tier: "partner",
 			NotAfter: now.Add(-60 * 24 * time.Hour), Error: "licence and its grace period ended"},
@@ -81,9 +83,20 @@ func TestWriteStatus(t *testing.T) {
 	for _, want := range []string{"install:   inst-1", "licence:   expired, UNLICENSED — partner K7QM-4XJD-R (partner)",
 		"partner:   linked to K7QM-4XJD-R (partner)", "link request 9XG0-9YWK-W: refused: already linked",
 		"registry:  https://r.example, unreachable", "4 failed attempts", "outbox:    12 waiting (max 10000), oldest 1h0m0s old; 1 dead letter(s)",
-		"dead letter seq 9 (link)", "heartbeat: every 1h0m0s", "asterisk: UNHEALTHY (restarting) — crashed"} {
+		"dead letter seq 9 (link)", "heartbeat: every 1h0m0s", "asterisk: UNHEALTHY (restarting) — crashed",
+		"local API on /run/switchboard/agent.sock", "last reload: configuration applied, except: socket /x/agent.sock",
+		"RESTART REQUIRED to apply: state_dir"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+	// Nothing about reloads or the socket when there is nothing to say.
+	st.Agent = localapi.AgentInfo{Version: "1.2.3", StateDir: "/var/lib/switchboard", Socket: "/var/lib/switchboard/agent.sock"}
+	b.Reset()
+	if err := writeStatus(&b, st, now); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Contains(out, "local API on") || strings.Contains(out, "reload") || strings.Contains(out, "RESTART") {
+		t.Errorf("status shows reload or socket notes it should not:\n%s", out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ tier and end date; the partner link and the answer to the last
 'switchboard partner set'; whether the registry was reachable and the last
 error; how many reports wait in the outbox and the age of the oldest;
 records the registry refused for good (dead letters); each plugin's health.
+After a reload (SIGHUP) it also shows what the reload could not apply and
+which settings wait for a restart (restart_required in --output json).
 
 The socket is --socket, or the one named in --config, or the one in the
 default configuration file. Exit 3 when the agent is not running.`,
@@ -65,8 +68,14 @@ func writeStatus(w io.Writer, st localapi.Status, now time.Time) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
 	p("agent:     %s, pid %d, up %s, state in %s", st.Agent.Version, st.Agent.PID, now.Sub(st.Agent.StartedAt).Round(time.Second), st.Agent.StateDir)
+	if s := st.Agent.Socket; s != "" && s != filepath.Join(st.Agent.StateDir, "agent.sock") {
+		p("           local API on %s", s)
+	}
 	if st.Agent.ReloadError != "" {
-		p("           last reload REFUSED: %s", st.Agent.ReloadError)
+		p("           last reload: %s", st.Agent.ReloadError)
+	}
+	if len(st.Agent.RestartRequired) > 0 {
+		p("           RESTART REQUIRED to apply: %s (the running values stay in force until then)", strings.Join(st.Agent.RestartRequired, ", "))
 	}
 	if st.Install.Activated {
 		p("install:   %s (activated %s)", st.Install.InstallID, st.Install.ActivatedAt.Local().Format(time.DateOnly))

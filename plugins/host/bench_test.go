@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,8 +38,10 @@ import (
 //	BenchmarkInProcessDescribe       a direct method call
 //
 // Every plugin process gets the environment the supervisor gives its
-// plugins (pluginEnv: GOMAXPROCS=1 ...) and every connection the same gRPC
-// transport options, so the figures differ only by the layers named.
+// plugins (pluginEnv: GOMAXPROCS=1 ...), this process runs with the agent
+// daemon's GOMAXPROCS (plugins.Procs) while timing, and every connection
+// has the same gRPC transport options, so the figures differ only by the
+// layers named.
 // Each reports the median latency as p50-µs besides Go's mean ns/op, and
 // the CPU time a call costs: host-cpu-µs (this process, user+system) and,
 // for a server in another process, plugin-cpu-µs (that process). On a
@@ -48,6 +51,9 @@ import (
 // benchCall times call; serverPID is the process serving it (0: this one).
 func benchCall(b *testing.B, serverPID int, call func(context.Context) error) {
 	b.Helper()
+	// The agent daemon, the host these calls are made from, runs with
+	// plugins.Procs Ps; go test gives this process one per core.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(plugins.Procs))
 	ctx := context.Background()
 	if err := call(ctx); err != nil { // warm up the connection
 		b.Fatal(err)

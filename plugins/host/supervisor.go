@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -646,12 +647,9 @@ var hostEnvSkip = []string{
 // instead of 100% keeps an idle plugin's heap small, and the soft limit
 // makes a plugin that grows past it collect harder before it costs the
 // server more. Both are soft: a plugin with a larger live heap still runs.
-// One P: a plugin waits on I/O and answers one call at a time, and with a
-// second P every wake-up also wakes another OS thread to look for work;
-// measured with BenchmarkIntegrationDescribe, one P takes about 15% off a
-// call's round trip.
+// GOMAXPROCS is plugins.Procs (see there why one P).
 // A variable set in the host's environment wins.
-var pluginGCEnv = []string{"GOGC=50", "GOMEMLIMIT=64MiB", "GOMAXPROCS=1"}
+var pluginGCEnv = []string{"GOGC=50", "GOMEMLIMIT=64MiB", "GOMAXPROCS=" + strconv.Itoa(plugins.Procs)}
 
 func pluginEnv(lifeline bool) []string {
 	var env []string
