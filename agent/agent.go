@@ -924,7 +924,9 @@ var osPID = os.Getpid()
 // applies them without a restart:
 //
 //   - log.level and log.format: every later line, from every sub-logger
-//     and from the plugins, comes in the new level and format;
+//     and from the plugins, comes in the new level and format (a plugin
+//     writes only the lines at or above the level it was started with, so
+//     a more verbose level shows in its lines from its next start);
 //   - socket: the local API opens the new socket (mode 0660, the same
 //     checks as at start), then closes the old one and removes its file; if
 //     the new one cannot be opened the old one stays in service;

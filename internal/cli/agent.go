@@ -49,7 +49,8 @@ is left is sent after the next start.
 SIGHUP reloads the configuration file and the plugin manifest. An invalid
 file is refused (the error names the key and line) and the running
 configuration stays. A valid one is applied without a restart:
-  - log.level and log.format switch for every later line, plugins' included;
+  - log.level and log.format switch for every later line, plugins' included
+    (a plugin only writes lines at the level it was started with or above);
   - socket: the new socket is opened first, then the old one is closed and
     removed; if the new one cannot be opened the old one stays;
   - outbox.max_records: the new bound holds from the next report; a bound

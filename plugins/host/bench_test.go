@@ -175,7 +175,7 @@ func benchGoPlugin(b *testing.B, autoMTLS bool) {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(testPluginPath, "-kind", string(plugins.KindIntegration))
-	cmd.Env = append(pluginEnv(false), plugin.EnvUnixSocketDir+"="+shortBenchDir(b))
+	cmd.Env = append(pluginEnv(false, hclog.NoLevel), plugin.EnvUnixSocketDir+"="+shortBenchDir(b))
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  plugins.Handshake,
 		VersionedPlugins: plugins.VersionedPlugins(),
@@ -211,7 +211,7 @@ func BenchmarkGoPluginDescribe(b *testing.B) { benchGoPlugin(b, false) }
 func BenchmarkBareGRPCUnix(b *testing.B) {
 	sock := filepath.Join(shortBenchDir(b), "bare.sock")
 	cmd := exec.Command(testPluginPath, "-bare-grpc", sock)
-	cmd.Env = pluginEnv(false)
+	cmd.Env = pluginEnv(false, hclog.NoLevel)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

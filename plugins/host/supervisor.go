@@ -651,7 +651,13 @@ var hostEnvSkip = []string{
 // A variable set in the host's environment wins.
 var pluginGCEnv = []string{"GOGC=50", "GOMEMLIMIT=64MiB", "GOMAXPROCS=" + strconv.Itoa(plugins.Procs)}
 
-func pluginEnv(lifeline bool) []string {
+// pluginEnv is a plugin process's environment: the host's, without the
+// variables only this host may set, with the runtime defaults above, the
+// host's log level (plugins filter their own lines before go-plugin
+// relays them, so a plugin at info would never send the debug lines a host
+// at debug asks for) and, when lifeline, the lifeline descriptor. A new
+// host level reaches a plugin at its next start.
+func pluginEnv(lifeline bool, level hclog.Level) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		skip := false
@@ -670,6 +676,9 @@ func pluginEnv(lifeline bool) []string {
 		if _, set := os.LookupEnv(name); !set {
 			env = append(env, kv)
 		}
+	}
+	if _, set := os.LookupEnv(plugins.LogLevelEnv); !set && level != hclog.NoLevel {
+		env = append(env, plugins.LogLevelEnv+"="+level.String())
 	}
 	if lifeline {
 		env = append(env, plugins.LifelineFDEnv+"=3") // first of ExtraFiles
@@ -707,7 +716,7 @@ func (s *Supervisor) launch(e Entry) (inst *instance, err error) {
 		return nil, fmt.Errorf("create socket directory: %w", err)
 	}
 	cmd := exec.Command(e.Path, e.Args...)
-	cmd.Env = append(pluginEnv(!s.opts.DisableLifeline), plugin.EnvUnixSocketDir+"="+socketDir)
+	cmd.Env = append(pluginEnv(!s.opts.DisableLifeline, s.log.GetLevel()), plugin.EnvUnixSocketDir+"="+socketDir)
 	var lifeR, lifeW *os.File
 	if !s.opts.DisableLifeline {
 		lifeR, lifeW, err = os.Pipe()
