@@ -154,6 +154,7 @@ func (s *Server) register() {
 		{Method: "GET", Path: adminapi.PathTickets, Admin: true, handler: s.handleAdminTickets},
 		{Method: "GET", Path: adminapi.PathTicket, Admin: true, handler: s.handleAdminTicket},
 		{Method: "POST", Path: adminapi.PathTicketRoute, Admin: true, handler: s.handleAdminRouteTicket},
+		{Method: "POST", Path: adminapi.PathTicketNotes, Admin: true, handler: s.handleAdminTicketNote},
 		{Method: "PUT", Path: adminapi.PathPartnerChannel, Admin: true, handler: s.handlePutChannel},
 		{Method: "GET", Path: adminapi.PathPartnerChannel, Admin: true, handler: s.handleGetChannel},
 		{Method: "DELETE", Path: adminapi.PathPartnerChannel, Admin: true, handler: s.handleDeleteChannel},

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -432,6 +433,121 @@ func (s *Server) handleAdminRouteTicket(w http.ResponseWriter, r *http.Request) 
 		s.log.Info("ticket re-routed", "ticket", t.ID, "to", route.String(), "by", req.By, "why", req.Why)
 		s.support.wake()
 		writeJSON(w, http.StatusOK, t)
+		return nil
+	}()
+	if err != nil {
+		s.fail(w, err)
+	}
+}
+
+// maxNoteAuthorLen bounds the author of a staff note: a name or a login
+// ("alice", "alice@support-host"), not a sentence.
+const maxNoteAuthorLen = 128
+
+// staffNotePrefix starts the id of every note staff add by hand; the rest
+// is random, so ids never collide with the agent's note ids in practice.
+const staffNotePrefix = "staff-"
+
+func newStaffNoteID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate note id: %w", err)
+	}
+	return staffNotePrefix + idEncoding.EncodeToString(b[:]), nil
+}
+
+// checkStaffNote checks a staff note with the bounds of install-side notes
+// (api.MaxNoteLen, the same characters) and returns author and text
+// without surrounding blank space. Every problem is a 422 that names it.
+func checkStaffNote(req adminapi.NoteRequest) (author, text string, err error) {
+	author, text = strings.TrimSpace(req.Author), strings.TrimSpace(req.Text)
+	switch {
+	case author == "":
+		return "", "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "author is empty: say who writes the note (recipients see it as AUTHOR (vendor staff))")
+	case len(author) > maxNoteAuthorLen:
+		return "", "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "author is %d bytes; at most %d: give a name or login, not a sentence", len(author), maxNoteAuthorLen)
+	case text == "":
+		return "", "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "note text is empty: write what the people handling the ticket should know")
+	}
+	if err := checkString("author", author); err != nil {
+		return "", "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "%v", err)
+	}
+	if err := checkText("note text", text, api.MaxNoteLen); err != nil {
+		return "", "", errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "%v: shorten it (a note holds at most %d bytes)", err, api.MaxNoteLen)
+	}
+	return author, text, nil
+}
+
+// staffNoteDelivery says when a note just added to t goes out.
+func staffNoteDelivery(t store.Ticket) string {
+	switch t.State {
+	case store.TicketDelivered:
+		return fmt.Sprintf("the ticket was delivered to %s by %s: the note goes out through the same channel now", t.Route.String(), t.Route.Channel)
+	case store.TicketHeld:
+		return "the ticket is held in the registry (routed to " + t.Route.String() + ", which has no channel): the note is stored with it " +
+			"and goes out after the ticket if it is re-routed ('switchboard registry support route')"
+	default:
+		return fmt.Sprintf("the ticket is %s (not delivered to %s yet): the note goes out right after it", t.State, t.Route.String())
+	}
+}
+
+// handleAdminTicketNote stores a note a staff member writes on a ticket
+// and queues it for delivery exactly like the install's notes: pending
+// until the ticket is delivered, then through the channel that took the
+// ticket (support_delivery.go deliverNotes), and again to a new recipient
+// after a re-route. A held ticket keeps the note (201, state pending, the
+// answer says it is held). There is no idempotency key: a repeated request
+// adds a second note.
+func (s *Server) handleAdminTicketNote(w http.ResponseWriter, r *http.Request) {
+	err := func() error {
+		t, err := s.pathTicket(r)
+		if err != nil {
+			return err
+		}
+		body, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		// encoding/json would turn invalid bytes into U+FFFD: the note
+		// would reach the partner other than it was written.
+		if !utf8.Valid(body) {
+			return errorf(http.StatusBadRequest, api.CodeMalformed, "body is not valid UTF-8: send the note as UTF-8 text")
+		}
+		var req adminapi.NoteRequest
+		if err := decodeStrict(body, &req); err != nil {
+			return err
+		}
+		author, text, err := checkStaffNote(req)
+		if err != nil {
+			return err
+		}
+		noteID, err := newStaffNoteID()
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		t, err = s.store.UpdateTicket(r.Context(), t.ID, func(t *store.Ticket) error {
+			if len(t.Notes) >= maxNotes {
+				return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "ticket %s has %d notes already, the most one ticket keeps: add what you have to say to the partner's own system", t.ID, maxNotes)
+			}
+			t.AddNote(store.Note{ID: noteID, Text: text, At: now, By: author, Staff: true}, now)
+			t.UpdatedAt = now
+			return nil
+		})
+		if store.IsNotFound(err) {
+			return errorf(http.StatusNotFound, api.CodeUnknownTicket, "ticket %s is not known to this registry", r.PathValue("ticket"))
+		}
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(t.Notes, func(n store.Note) bool { return n.ID == noteID })
+		if i < 0 {
+			return fmt.Errorf("note %s on ticket %s: stored but not in the stored ticket", noteID, t.ID)
+		}
+		s.log.Info("staff note added", "ticket", t.ID, "note", noteID, "author", author, "ticket_state", t.State)
+		s.support.wake()
+		writeJSON(w, http.StatusCreated, adminapi.NoteResponse{TicketID: t.ID, TicketState: t.State, RoutedTo: t.Route.String(),
+			Note: t.Notes[i], Delivery: staffNoteDelivery(t)})
 		return nil
 	}()
 	if err != nil {

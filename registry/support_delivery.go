@@ -276,6 +276,16 @@ func (ss *supportService) attempt(ctx context.Context, id string) {
 	ss.log.Warn("ticket delivery failed", "ticket", id, "route", t.Route.String(), "channel", ch.Type, "permanent", permanent, "error", msg)
 }
 
+// noteAuthor is who the recipients see as a note's author: "install" for
+// the customer's server, "NAME (vendor staff)" for a note staff wrote, so
+// a partner reading it in its helpdesk knows who speaks.
+func noteAuthor(n store.Note) string {
+	if n.Staff {
+		return n.By + " (vendor staff)"
+	}
+	return n.By
+}
+
 // noteDeliveryID is a note's idempotency key on the ticket's route routeNo.
 func noteDeliveryID(ticketID string, routeNo int, noteID string) string {
 	return ticketID + "." + strconv.Itoa(routeNo) + ".note." + noteID
@@ -332,7 +342,7 @@ func (ss *supportService) deliverNotes(ctx context.Context, t store.Ticket) {
 			err = fmt.Errorf("channel %s cannot deliver notes: %w", ch.Type, plugins.ErrNotesUnsupported)
 		} else {
 			pn := plugins.Note{TicketID: t.ID, TicketSubject: t.Subject, TicketReceipt: receipt, NoteID: n.ID,
-				DeliveryID: noteDeliveryID(t.ID, routeNo, n.ID), Text: n.Text, Author: n.By, CreatedAt: n.At}
+				DeliveryID: noteDeliveryID(t.ID, routeNo, n.ID), Text: n.Text, Author: noteAuthor(n), CreatedAt: n.At}
 			actx, cancel := context.WithTimeout(ctx, ss.cfg.AttemptTimeout.D())
 			var r plugins.Receipt
 			r, err = nd.DeliverNote(actx, pn)

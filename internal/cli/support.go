@@ -221,7 +221,7 @@ func writeTicketList(w io.Writer, list localapi.TicketList) error {
 func newRegistrySupportCommand(app *App, staff *staffFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "support",
-		Short: "See every support ticket and re-route tickets",
+		Short: "See every support ticket, re-route tickets and add notes",
 		Long: `Every ticket an install opens is routed by the registry: to the install's
 partner when it is an approved partner with a support channel, otherwise to
 the vendor queue (the [support.vendor] channel of the registry config, or
@@ -229,7 +229,8 @@ held in the registry when there is none). Failed deliveries are retried; a
 partner channel failing too long falls back to the vendor queue.`,
 		Example: `  switchboard registry support list --state retrying
   switchboard registry support show t5x…
-  switchboard registry support route t5x… --to K7QM-4XJD-R --why "customer moved to Acme"`,
+  switchboard registry support route t5x… --to K7QM-4XJD-R --why "customer moved to Acme"
+  switchboard registry support note t5x… --author alice --text "Carrier confirmed the outage"`,
 	}
 	staff.add(cmd)
 	var q client.TicketQuery
@@ -336,8 +337,111 @@ partner channel failing too long falls back to the vendor queue.`,
 			})
 		},
 	}
-	cmd.AddCommand(list, show, routeCmd, status)
+	cmd.AddCommand(list, show, routeCmd, newRegistrySupportNoteCommand(app, staff), status)
 	return cmd
+}
+
+// newRegistrySupportNoteCommand is `registry support note`: staff add a
+// note to a ticket by hand.
+func newRegistrySupportNoteCommand(app *App, staff *staffFlags) *cobra.Command {
+	var author, text, file string
+	cmd := &cobra.Command{
+		Use:   "note TICKET (--text TEXT | --file FILE) [--author NAME]",
+		Short: "Add a note to a ticket; it goes to whoever has the ticket, through its channel",
+		Long: `Add a note to a ticket by hand, for the people handling it: what the vendor
+learned, what the customer said on the phone, what to try next. The registry
+stores the note with the ticket, marked as written by staff with its author,
+and delivers it like the notes the customer's server adds:
+
+  delivered ticket          at once, through the channel that took the ticket
+                            (webhook event ticket.note, an e-mail reply in the
+                            ticket's thread, a note on the partner's Odoo record)
+  queued or retrying        right after the ticket itself is delivered
+  held (no vendor channel)  kept with the ticket; it goes out after the ticket
+                            if you re-route it with 'registry support route'
+
+Recipients see the author as "NAME (vendor staff)". 'registry support show'
+lists every note with its author and delivery state (pending, delivered,
+failed, or unsupported when the channel cannot take notes).
+
+The text is at most 4096 bytes of UTF-8 without control characters (tabs and
+line breaks are fine); --file - reads it from standard input. --author
+defaults to the current user (user@host). Running the command twice adds
+two notes.
+
+Exit 2 when --text/--file is missing or both are given, 1 when the registry
+refuses the note (unknown ticket, empty or too long text, bad author) or the
+file cannot be read, 3 when the registry is unreachable.`,
+		Example: `  switchboard registry support note t5x… --author alice --text "Carrier confirmed the outage; fixed since 10:40."
+  switchboard registry support note t5x… --file call-notes.txt
+  journalctl -u asterisk --since -10m | switchboard registry support note t5x… --author alice --file -
+  switchboard registry support note t5x… --text "Please call the customer back" --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			textSet, fileSet := cmd.Flags().Changed("text"), cmd.Flags().Changed("file")
+			switch {
+			case textSet && fileSet:
+				return usageErrorf("give --text or --file, not both")
+			case !textSet && !fileSet:
+				return usageErrorf("--text TEXT or --file FILE (- for standard input) is required: the note says something")
+			}
+			if fileSet {
+				data, err := readNoteFile(cmd.InOrStdin(), file)
+				if err != nil {
+					return err
+				}
+				text = data
+			}
+			if strings.TrimSpace(text) == "" {
+				return failed(fmt.Errorf("the note text is empty: write what the people handling the ticket should know"))
+			}
+			if author == "" {
+				author = whoAmI()
+			}
+			c, err := staff.client()
+			if err != nil {
+				return err
+			}
+			ans, err := c.AddTicketNote(cmd.Context(), args[0], adminapi.NoteRequest{Author: author, Text: text})
+			if err != nil {
+				return staffErr(err)
+			}
+			return app.render(ans, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "note %s added to ticket %s by %s (staff)\ndelivery: %s: %s\n",
+					ans.Note.ID, ans.TicketID, ans.Note.By, ans.Note.State, ans.Delivery)
+				return err
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&text, "text", "", "the note (at most 4096 bytes)")
+	f.StringVar(&file, "file", "", "read the note from FILE (- for standard input)")
+	f.StringVar(&author, "author", "", "who writes the note (default: the current user)")
+	return cmd
+}
+
+// readNoteFile reads a note's text from path ("-": r), refusing more than
+// a note may hold rather than cutting it.
+func readNoteFile(r io.Reader, path string) (string, error) {
+	name := path
+	if path == "-" {
+		name = "standard input"
+	} else {
+		fh, err := os.Open(path)
+		if err != nil {
+			return "", failed(fmt.Errorf("read the note: %w", err))
+		}
+		defer fh.Close()
+		r = fh
+	}
+	data, err := io.ReadAll(io.LimitReader(r, api.MaxNoteLen+1))
+	if err != nil {
+		return "", failed(fmt.Errorf("read the note from %s: %w", name, err))
+	}
+	if len(data) > api.MaxNoteLen {
+		return "", failed(fmt.Errorf("the note in %s is longer than %d bytes, the most a note holds: shorten it", name, api.MaxNoteLen))
+	}
+	return string(data), nil
 }
 
 func printTicket(w io.Writer, t store.Ticket) error {
@@ -373,7 +477,11 @@ func printTicket(w io.Writer, t store.Ticket) error {
 		p("receipt:   %s %s %s", dash(r.RemoteID), r.URL, r.Detail)
 	}
 	for _, n := range t.Notes {
-		p("note %s %s by %s: %s", n.ID, n.At.Local().Format(time.DateTime), n.By, n.Text)
+		by := n.By
+		if n.Staff {
+			by += " (staff)"
+		}
+		p("note %s %s by %s: %s", n.ID, n.At.Local().Format(time.DateTime), by, n.Text)
 		p("  delivery: %s", noteDelivery(n))
 	}
 	if len(t.Diagnostics) > 0 {

@@ -11,6 +11,7 @@ const (
 	PathTickets        = "/v1/admin/tickets"
 	PathTicket         = "/v1/admin/tickets/{ticket}"
 	PathTicketRoute    = "/v1/admin/tickets/{ticket}/route"
+	PathTicketNotes    = "/v1/admin/tickets/{ticket}/notes"
 	PathPartnerChannel = "/v1/admin/partners/{code}/channel"
 	PathSupportStatus  = "/v1/admin/support"
 )
@@ -27,6 +28,25 @@ type RouteRequest struct {
 	To  string `json:"to"`
 	By  string `json:"by"`
 	Why string `json:"why"`
+}
+
+// NoteRequest is the body of POST /v1/admin/tickets/{ticket}/notes: a
+// note a staff member adds to a ticket by hand.
+type NoteRequest struct {
+	Author string `json:"author"` // who writes it; recipients see "AUTHOR (vendor staff)"
+	Text   string `json:"text"`
+}
+
+// NoteResponse answers POST /v1/admin/tickets/{ticket}/notes once the
+// note is durable: the stored note (by = the author, staff = true, state
+// = its delivery state), the ticket's state, and Delivery, which says in
+// words when the note goes out.
+type NoteResponse struct {
+	TicketID    string            `json:"ticket_id"`
+	TicketState store.TicketState `json:"ticket_state"`
+	RoutedTo    string            `json:"routed_to"`
+	Note        store.Note        `json:"note"`
+	Delivery    string            `json:"delivery"`
 }
 
 // ChannelRequest is the body of PUT /v1/admin/partners/{code}/channel.

@@ -58,6 +58,15 @@ func (c *Client) RouteTicket(ctx context.Context, id string, req adminapi.RouteR
 	return t, err
 }
 
+// AddTicketNote adds a staff note to a ticket; the registry delivers it
+// through the ticket's channel (see NoteResponse.Delivery for when). The
+// request is not idempotent: do not resend it blindly after an error.
+func (c *Client) AddTicketNote(ctx context.Context, id string, req adminapi.NoteRequest) (adminapi.NoteResponse, error) {
+	var out adminapi.NoteResponse
+	err := c.do(ctx, http.MethodPost, ticketPath(adminapi.PathTicketNotes, id), nil, req, &out)
+	return out, err
+}
+
 // SetPartnerChannel sets a partner's support channel.
 func (c *Client) SetPartnerChannel(ctx context.Context, code string, req adminapi.ChannelRequest) (adminapi.ChannelView, error) {
 	var v adminapi.ChannelView

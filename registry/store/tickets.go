@@ -98,7 +98,11 @@ type Note struct {
 	ID   string    `json:"id"`
 	Text string    `json:"text"`
 	At   time.Time `json:"at"`
-	By   string    `json:"by"` // "install" or a staff member
+	By   string    `json:"by"` // "install", or the staff member who wrote it
+	// Staff marks a note a staff member added by hand (By is then the
+	// author as given), so a staff member named "install" is not taken
+	// for the install.
+	Staff bool `json:"staff,omitempty"`
 
 	// Delivery to the ticket's channel. Notes stored before delivery
 	// existed have no state: they count as delivered (never re-sent).
