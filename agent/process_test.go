@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -29,17 +28,13 @@ import (
 	"github.com/switchboard-dev/switchboard/licensing"
 	"github.com/switchboard-dev/switchboard/partnercode"
 	"github.com/switchboard-dev/switchboard/registry/api"
+	"github.com/switchboard-dev/switchboard/registry/client"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	var err error
-	if binary, err = testenv.Switchboard(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(testenv.Main(m))
+	os.Exit(testenv.MainWithSwitchboard(m, &binary))
 }
 
 // --- receivers ------------------------------------------------------------
@@ -70,94 +65,29 @@ func newFake(t *testing.T) *fake {
 	return &fake{Registry: reg, URL: srv.URL, PubKey: pub}
 }
 
-// realRegistry is the registry binary (switchboard registry serve).
-type realRegistry struct {
-	t      *testing.T
-	data   string
-	addr   string
-	cmd    *exec.Cmd
-	PubKey string
-	token  string
-}
-
-func startRegistry(t *testing.T, data, listen string) *realRegistry {
+// storedSeqs lists the report seqs the real registry stored for install id.
+func storedSeqs(t *testing.T, r *testenv.Registry, id string) []uint64 {
 	t.Helper()
-	r := &realRegistry{t: t, data: data}
-	os.Remove(filepath.Join(data, "registry.addr"))
-	r.cmd = exec.Command(binary, "registry", "serve", "--data", data, "--listen", listen)
-	logf, err := os.OpenFile(filepath.Join(filepath.Dir(data), "registry.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	c, err := client.New(r.URL, r.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.stop)
-	waitFor(t, 20*time.Second, "registry address file", func() bool {
-		b, err := os.ReadFile(filepath.Join(data, "registry.addr"))
-		r.addr = strings.TrimSpace(string(b))
-		return err == nil && r.addr != ""
-	})
-	waitFor(t, 10*time.Second, "registry health", func() bool {
-		resp, err := http.Get("http://" + r.addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	r.PubKey = filepath.Join(data, "keys", "keyring.pub")
-	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	seqs, err := c.ReportSeqs(context.Background(), id)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("registry seqs: %v", err)
 	}
-	r.token = strings.TrimSpace(string(tok))
-	return r
-}
-
-func (r *realRegistry) URL() string { return "http://" + r.addr }
-
-func (r *realRegistry) stop() {
-	if r.cmd.Process != nil && r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		_ = r.cmd.Wait()
-	}
-}
-
-// seqs lists the report seqs the registry stored for install id.
-func (r *realRegistry) seqs(id string) []uint64 {
-	r.t.Helper()
-	req, _ := http.NewRequest("GET", r.URL()+"/v1/admin/installs/"+id+"/seqs?limit=1000000", nil)
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Seqs []uint64 `json:"seqs"`
-	}
-	if resp.StatusCode != 200 {
-		r.t.Fatalf("registry seqs: HTTP %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		r.t.Fatal(err)
-	}
-	return out.Seqs
+	return seqs
 }
 
 // --- agent processes --------------------------------------------------------
 
 type agentProc struct {
+	*testenv.Process
 	t      *testing.T
 	dir    string
 	cfg    string
 	socket string
-	cmd    *exec.Cmd
-	logs   *testenv.Buffer
-	done   chan struct{}
+	logs   *testenv.Buffer // the agent's output: &Process.Output
 }
 
 // writeConfig writes an agent config under dir; extra is appended TOML.
@@ -182,29 +112,14 @@ request_timeout = "5s"
 
 func startAgent(t *testing.T, dir, cfg string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, dir: dir, cfg: cfg, socket: filepath.Join(dir, "state", "agent.sock"), logs: &testenv.Buffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(binary, "agent", "run", "--config", cfg)
-	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.cmd.Wait(); close(a.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-a.done:
-		default:
-			_ = a.cmd.Process.Kill()
-			<-a.done
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", a.logs.String())
-		}
-	})
+	p := testenv.StartProcess(t, "agent", exec.Command(binary, "agent", "run", "--config", cfg))
+	// The end of a test need not wait up to the flush deadline for an
+	// agent whose registry is down: kill it before the SIGTERM of Stop.
+	t.Cleanup(p.Kill)
+	a := &agentProc{Process: p, t: t, dir: dir, cfg: cfg, socket: filepath.Join(dir, "state", "agent.sock"), logs: &p.Output}
 	waitFor(t, 20*time.Second, "agent socket", func() bool {
-		select {
-		case <-a.done:
+		if a.Exited() {
 			t.Fatalf("agent exited at start: %s", a.logs.String())
-		default:
 		}
 		c, err := net.Dial("unix", a.socket)
 		if err == nil {
@@ -226,7 +141,7 @@ func (a *agentProc) status() localapi.Status {
 
 func (a *agentProc) signal(s syscall.Signal) {
 	a.t.Helper()
-	if err := a.cmd.Process.Signal(s); err != nil {
+	if err := a.Cmd.Process.Signal(s); err != nil {
 		a.t.Fatal(err)
 	}
 }
@@ -235,11 +150,11 @@ func (a *agentProc) signal(s syscall.Signal) {
 func (a *agentProc) exitCode(timeout time.Duration) int {
 	a.t.Helper()
 	select {
-	case <-a.done:
+	case <-a.Done():
 	case <-time.After(timeout):
 		a.t.Fatalf("agent did not exit within %s", timeout)
 	}
-	return a.cmd.ProcessState.ExitCode()
+	return a.Cmd.ProcessState.ExitCode()
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -317,13 +232,13 @@ func TestOutageThenRecoveryDeliversOnceInOrder(t *testing.T) {
 func TestRealRegistryOutageAndRepeatedSIGKILL(t *testing.T) {
 	root := t.TempDir()
 	data := filepath.Join(root, "registry")
-	reg := startRegistry(t, data, "127.0.0.1:0")
-	addr := reg.addr
+	reg := testenv.StartRegistry(t, binary, data, "127.0.0.1:0")
 	dir := filepath.Join(root, "agent")
 	os.MkdirAll(dir, 0o700)
-	cfg := writeConfig(t, dir, reg.URL(), reg.PubKey, "[heartbeat]\ninterval = \"25ms\"\njitter = 0\n")
-	// Small batches make the drain take many requests, so kills land mid-drain.
-	os.WriteFile(cfg, bytes.Replace(mustRead(t, cfg), []byte("[sender]\n"), []byte("[sender]\nbatch_size = 7\n"), 1), 0o600)
+	cfg := writeConfig(t, dir, reg.URL, reg.PubKey, "[heartbeat]\ninterval = \"25ms\"\njitter = 0\n")
+	// Small batches make the drain take many requests (each one fsync at the
+	// registry), so kills land mid-drain even on a fast machine.
+	os.WriteFile(cfg, bytes.Replace(mustRead(t, cfg), []byte("[sender]\n"), []byte("[sender]\nbatch_size = 2\n"), 1), 0o600)
 
 	a := startAgent(t, dir, cfg)
 	waitFor(t, 10*time.Second, "activation", func() bool { return a.status().Install.Activated })
@@ -333,12 +248,14 @@ func TestRealRegistryOutageAndRepeatedSIGKILL(t *testing.T) {
 	}
 
 	// Registry down for a stretch while heartbeats pile up.
-	reg.stop()
+	if err := reg.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 20*time.Second, "backlog", func() bool { return a.status().Outbox.Depth >= 150 })
 	if st := a.status(); st.Registry.Reachable {
 		t.Fatalf("registry reported reachable while down: %+v", st.Registry)
 	}
-	reg = startRegistry(t, data, addr)
+	reg = testenv.StartRegistry(t, binary, data, reg.Addr)
 
 	// SIGKILL the agent repeatedly while it drains, restarting it each time.
 	midDrain := 0
@@ -365,7 +282,7 @@ func TestRealRegistryOutageAndRepeatedSIGKILL(t *testing.T) {
 	// Read the agent's last seq from a restarted agent's outbox stats? The
 	// outbox is empty, so compare against the registry's own list: it
 	// must hold every seq from 2 (after the activation) without a gap.
-	seqs := reg.seqs(id)
+	seqs := storedSeqs(t, reg, id)
 	if len(seqs) < 60 {
 		t.Fatalf("only %d reports stored", len(seqs))
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,11 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/agent/localapi"
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 	"github.com/switchboard-dev/switchboard/plugins/channels/webhook"
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
 	"github.com/switchboard-dev/switchboard/registry/api"
@@ -80,59 +79,21 @@ func (rx *hookRx) fail(status int) { rx.mu.Lock(); rx.failWith = status; rx.mu.U
 
 // supportRegistry is the real registry binary with a [support] config.
 type supportRegistry struct {
-	t      *testing.T
-	data   string
-	cfg    string
-	listen string
-	cmd    *exec.Cmd
-	admin  *client.Client
+	*testenv.Registry
+	cfg   string // the --config file
+	admin *client.Client
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func (r *supportRegistry) start() {
-	t := r.t
+// startSupportRegistry runs the registry over data with the config file
+// cfg, listening on listen.
+func startSupportRegistry(t *testing.T, data, cfg, listen string) *supportRegistry {
 	t.Helper()
-	os.Remove(filepath.Join(r.data, "registry.addr"))
-	r.cmd = exec.Command(binary, "registry", "serve", "--data", r.data, "--listen", r.listen, "--config", r.cfg)
-	logf, err := os.OpenFile(filepath.Join(filepath.Dir(r.data), "registry.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
+	r := &supportRegistry{Registry: testenv.StartRegistry(t, binary, data, listen, "--config", cfg), cfg: cfg}
+	var err error
+	if r.admin, err = client.New(r.URL, r.AdminToken); err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "registry health", func() bool {
-		resp, err := http.Get("http://" + r.listen + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	tok, err := os.ReadFile(filepath.Join(r.data, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.admin, err = client.New("http://"+r.listen, strings.TrimSpace(string(tok))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (r *supportRegistry) stop() {
-	if r.cmd != nil && r.cmd.Process != nil && r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		_ = r.cmd.Wait()
-	}
+	return r
 }
 
 // cli runs the switchboard binary and returns its stdout.
@@ -164,7 +125,7 @@ func (r *supportRegistry) agent(t *testing.T, name, link string) *supportAgent {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, dir, "http://"+r.listen, filepath.Join(r.data, "keys", "keyring.pub"), fmt.Sprintf(`
+	cfg := writeConfig(t, dir, r.URL, r.PubKey, fmt.Sprintf(`
 [heartbeat]
 interval = "1h"
 [plugins.asterisk]
@@ -226,7 +187,7 @@ func TestSupportEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	r := &supportRegistry{t: t, data: filepath.Join(base, "registry"), cfg: filepath.Join(base, "registry.toml"), listen: freePort(t)}
+	regCfg := filepath.Join(base, "registry.toml")
 	cfg := fmt.Sprintf(`[support]
 retry_min = "100ms"
 retry_max = "500ms"
@@ -239,11 +200,10 @@ type = "webhook"
 url = %q
 secret = "vendor-secret-0123456789abcdef"
 `, sockDir, vendorRx.srv.URL+"/vendor")
-	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(regCfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.start()
-	t.Cleanup(r.stop)
+	r := startSupportRegistry(t, filepath.Join(base, "registry"), regCfg, "127.0.0.1:0")
 	ctx := context.Background()
 	partner, err := r.admin.CreatePartner(ctx, adminapi.CreatePartnerRequest{Name: "Acme PBX", Email: "ops@acme.example", Tier: store.TierPartner, Approve: true})
 	if err != nil {
@@ -253,7 +213,7 @@ secret = "vendor-secret-0123456789abcdef"
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli(t, "registry", "partner", "channel", "set", partner.Code, "--registry", "http://"+r.listen, "--data", r.data,
+	cli(t, "registry", "partner", "channel", "set", partner.Code, "--registry", r.URL, "--data", r.Data,
 		"--type", "webhook", "--setting", "url="+partnerRx.srv.URL+"/hooks", "--setting", "secret=partner-secret-0123456789abcdef")
 
 	customers := []struct {
@@ -315,14 +275,16 @@ secret = "vendor-secret-0123456789abcdef"
 	// Registry down while a ticket is opened: it waits in the outbox and
 	// arrives once after the registry is back.
 	a := agents["unlinked-customer"]
-	r.stop()
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	id := a.open(t, "Opened while the registry is down")
 	l := a.list(t)
 	if ti, ok := ticketIn(l, id); !ok || ti.Local != "waiting" || l.RefreshError == "" {
 		t.Errorf("ticket opened offline: %+v refresh error %q", ti, l.RefreshError)
 	}
 	time.Sleep(500 * time.Millisecond)
-	r.start()
+	r = startSupportRegistry(t, r.Data, r.cfg, r.Addr)
 	waitFor(t, 30*time.Second, "delivery after the registry returned", func() bool { return vendorRx.count(id) >= 1 })
 	time.Sleep(time.Second)
 	if n := vendorRx.count(id); n != 1 {
@@ -345,7 +307,7 @@ secret = "vendor-secret-0123456789abcdef"
 		ti, ok := ticketIn(pa.list(t), id)
 		return ok && ti.Registry != nil && ti.Registry.RoutedTo == "vendor" && strings.Contains(ti.Registry.RouteReason, "failed")
 	})
-	show := cli(t, "registry", "support", "show", id, "--registry", "http://"+r.listen, "--data", r.data)
+	show := cli(t, "registry", "support", "show", id, "--registry", r.URL, "--data", r.Data)
 	if !strings.Contains(show, "(fallback)") || !strings.Contains(show, "503") {
 		t.Errorf("registry support show:\n%s", show)
 	}

@@ -20,12 +20,9 @@ package installer
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -414,7 +411,8 @@ func (b *builder) keyStep() error {
 		return fmt.Errorf("install key: %w", err)
 	}
 	if st.exists {
-		key, err := parseInstallKey(path, st.data)
+		// ParseKey, not LoadKey: LoadKey fixes modes, and a dry run must not.
+		key, err := state.ParseKey(path, st.data)
 		if err != nil {
 			return err
 		}
@@ -431,37 +429,14 @@ func (b *builder) keyStep() error {
 	if err := (&state.Dir{Path: b.lay.StateDir}).CheckKeyNotLost(); err != nil {
 		return err
 	}
-	_, key, err := ed25519.GenerateKey(rand.Reader)
+	key, data, err := state.NewKey()
 	if err != nil {
-		return fmt.Errorf("generate the install key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("encode the install key: %w", err)
+		return err
 	}
 	b.key = key
-	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	b.add(writeStep("install-key", "generate the install's Ed25519 key (its identity with the registry)",
 		&fileWrite{path: path, data: data, mode: 0o600}))
 	return nil
-}
-
-// parseInstallKey reads the key format of agent/state (PKCS#8 PEM) without
-// touching the file (state.LoadKey fixes modes; a dry run must not).
-func parseInstallKey(path string, data []byte) (ed25519.PrivateKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("install key %s is not a PEM \"PRIVATE KEY\" block: restore it from backup, or remove it to register this server as a new install", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("install key %s: %w", path, err)
-	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("install key %s is a %T, not an Ed25519 key", path, k)
-	}
-	return ek, nil
 }
 
 // --- activation --------------------------------------------------------------

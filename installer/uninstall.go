@@ -396,7 +396,7 @@ func (b *uninstallBuilder) deactivationStep() error {
 		rep.Deactivation = Deactivation{State: "delivered", InstallID: inst.InstallID, Note: "by an earlier uninstall"}
 		return nil
 	}
-	key, err := parseInstallKey(keyPath, keyState.data)
+	key, err := state.ParseKey(keyPath, keyState.data)
 	if err != nil {
 		return err
 	}

@@ -182,21 +182,14 @@ func (s *Server) handleLinkCustomer(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if req.PayeeCode != "" {
-			code, err := parseCode(req.PayeeCode)
-			if err != nil {
-				return err
-			}
-			p, err := s.store.GetPartner(ctx, code)
-			if store.IsNotFound(err) {
-				return errorf(http.StatusNotFound, api.CodeNotFound, "partner code %s is not known to this registry", code)
-			}
+			p, err := s.knownPartner(ctx, req.PayeeCode)
 			if err != nil {
 				return err
 			}
 			if p.Status != store.PartnerApproved {
-				return errorf(http.StatusUnprocessableEntity, api.CodeNotApproved, "partner %s is %s: approve it first", code, p.Status)
+				return errorf(http.StatusUnprocessableEntity, api.CodeNotApproved, "partner %s is %s: approve it first", p.Code, p.Status)
 			}
-			l, err := s.store.LinkCustomer(ctx, ledger.Link{CustomerID: customer, PayeeCode: code, Source: ledger.LinkManual, LinkedAt: s.now().UTC()})
+			l, err := s.store.LinkCustomer(ctx, ledger.Link{CustomerID: customer, PayeeCode: p.Code, Source: ledger.LinkManual, LinkedAt: s.now().UTC()})
 			if err != nil {
 				return err
 			}
@@ -204,12 +197,7 @@ func (s *Server) handleLinkCustomer(w http.ResponseWriter, r *http.Request) {
 		} else if len(req.InstallIDs) == 0 {
 			return errorf(http.StatusUnprocessableEntity, api.CodeInvalid, "give payee_code, install_ids or both")
 		}
-		view, err := s.customerView(ctx, customer)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, view)
-		return nil
+		return s.writeCustomer(ctx, w, customer)
 	}()
 	if err != nil {
 		s.fail(w, ledgerErr(err))
@@ -234,27 +222,17 @@ func (s *Server) handleMoveCustomer(w http.ResponseWriter, r *http.Request) {
 		if err := checkRef("why", req.Why); err != nil {
 			return err
 		}
-		code, err := parseCode(req.To)
+		ctx := r.Context()
+		p, err := s.knownPartner(ctx, req.To)
 		if err != nil {
 			return err
 		}
-		ctx := r.Context()
-		if _, err := s.store.GetPartner(ctx, code); store.IsNotFound(err) {
-			return errorf(http.StatusNotFound, api.CodeNotFound, "partner code %s is not known to this registry", code)
-		} else if err != nil {
-			return err
-		}
-		m, err := s.store.MoveCustomer(ctx, ledger.Move{CustomerID: customer, To: code, By: req.By, Reason: req.Why, At: s.now().UTC()})
+		m, err := s.store.MoveCustomer(ctx, ledger.Move{CustomerID: customer, To: p.Code, By: req.By, Reason: req.Why, At: s.now().UTC()})
 		if err != nil {
 			return err
 		}
 		s.log.Info("customer moved", "customer", customer, "from", m.From, "to", m.To, "by", m.By, "why", m.Reason)
-		view, err := s.customerView(ctx, customer)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, view)
-		return nil
+		return s.writeCustomer(ctx, w, customer)
 	}()
 	if err != nil {
 		s.fail(w, ledgerErr(err))
@@ -282,16 +260,35 @@ func (s *Server) handleGetCustomer(w http.ResponseWriter, r *http.Request) {
 		if err := checkRef("customer id", customer); err != nil {
 			return err
 		}
-		view, err := s.customerView(r.Context(), customer)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, view)
-		return nil
+		return s.writeCustomer(r.Context(), w, customer)
 	}()
 	if err != nil {
 		s.fail(w, ledgerErr(err))
 	}
+}
+
+// knownPartner is the partner a staff request names by its code, typed
+// as people type it; 404 when the registry does not know it.
+func (s *Server) knownPartner(ctx context.Context, typed string) (store.Partner, error) {
+	code, err := parseCode(typed)
+	if err != nil {
+		return store.Partner{}, err
+	}
+	p, err := s.store.GetPartner(ctx, code)
+	if store.IsNotFound(err) {
+		return p, errorf(http.StatusNotFound, api.CodeNotFound, "partner code %s is not known to this registry", code)
+	}
+	return p, err
+}
+
+// writeCustomer answers with what the registry knows of customer.
+func (s *Server) writeCustomer(ctx context.Context, w http.ResponseWriter, customer string) error {
+	view, err := s.customerView(ctx, customer)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view)
+	return nil
 }
 
 func (s *Server) customerView(ctx context.Context, customer string) (adminapi.CustomerView, error) {

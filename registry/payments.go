@@ -494,23 +494,25 @@ func (s *Server) handlePayoutRun(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return ledgerErr(err)
 		}
-		res, err := s.pay.runResult(r.Context(), b)
-		if err != nil {
-			return err
-		}
-		if !b.Existing {
-			s.log.Info("payout run", "month", b.Month, "batch", b.ID, "lines", len(b.Lines), "carried", len(b.Carried))
-		}
-		status := http.StatusCreated
 		if b.Existing {
-			status = http.StatusOK
+			return s.writeRun(w, r, http.StatusOK, b)
 		}
-		writeJSON(w, status, res)
-		return nil
+		s.log.Info("payout run", "month", b.Month, "batch", b.ID, "lines", len(b.Lines), "carried", len(b.Carried))
+		return s.writeRun(w, r, http.StatusCreated, b)
 	}()
 	if err != nil {
 		s.fail(w, err)
 	}
+}
+
+// writeRun answers with batch b, its PayPal files and its manual report.
+func (s *Server) writeRun(w http.ResponseWriter, r *http.Request, status int, b ledger.Batch) error {
+	res, err := s.pay.runResult(r.Context(), b)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, res)
+	return nil
 }
 
 // runResult adds the PayPal files and the manual report to a batch.
@@ -552,12 +554,7 @@ func (s *Server) handlePayoutBatch(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return ledgerErr(err)
 		}
-		res, err := s.pay.runResult(r.Context(), b)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, res)
-		return nil
+		return s.writeRun(w, r, http.StatusOK, b)
 	}()
 	if err != nil {
 		s.fail(w, err)
@@ -583,12 +580,7 @@ func (s *Server) handlePayoutResults(w http.ResponseWriter, r *http.Request) {
 			return ledgerErr(err)
 		}
 		s.log.Info("payout results recorded", "batch", b.ID, "results", len(req.Results))
-		res, err := s.pay.runResult(r.Context(), b)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, res)
-		return nil
+		return s.writeRun(w, r, http.StatusOK, b)
 	}()
 	if err != nil {
 		s.fail(w, err)

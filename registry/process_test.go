@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,58 +29,14 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	var err error
-	if binary, err = testenv.Switchboard(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(testenv.Main(m))
-}
-
-type proc struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *bytes.Buffer
-	done   chan error
+	os.Exit(testenv.MainWithSwitchboard(m, &binary))
 }
 
 // startRegistry runs 'switchboard registry serve' on 127.0.0.1:0 over data
 // and waits until it answers.
-func startRegistry(t *testing.T, data string, extra ...string) *proc {
+func startRegistry(t *testing.T, data string) *testenv.Registry {
 	t.Helper()
-	_ = os.Remove(filepath.Join(data, registry.AddrFile))
-	args := append([]string{"registry", "serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
-	cmd := exec.Command(binary, args...)
-	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			t.Fatalf("registry exited during start: %v\n%s", err, p.stderr)
-		default:
-		}
-		if addr, err := registry.ReadAddrFile(data); err == nil && addr != "" {
-			p.url = "http://" + addr
-			if resp, err := http.Get(p.url + "/healthz"); err == nil {
-				resp.Body.Close()
-				return p
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("registry did not start:\n%s", p.stderr)
-	return nil
+	return testenv.StartRegistry(t, binary, data, "127.0.0.1:0", "--log-level", "warn")
 }
 
 // loadInstall sends batches like an agent's outbox: a batch is resent
@@ -171,13 +126,9 @@ func hammer(url string, installs []*loadInstall, stop <-chan struct{}) {
 	wg.Wait()
 }
 
-func verifyStored(t *testing.T, url, data string, installs []*loadInstall, exact bool) {
+func verifyStored(t *testing.T, p *testenv.Registry, installs []*loadInstall, exact bool) {
 	t.Helper()
-	tok, err := os.ReadFile(filepath.Join(data, registry.AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(url, strings.TrimSpace(string(tok)))
+	c, err := client.New(p.URL, p.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,32 +153,29 @@ func verifyStored(t *testing.T, url, data string, installs []*loadInstall, exact
 func TestSIGKILLUnderLoadLosesNothing(t *testing.T) {
 	data := t.TempDir()
 	p := startRegistry(t, data)
-	installs := activateProc(t, p.url, 6)
+	installs := activateProc(t, p.URL, 6)
 	total := uint64(0)
 	for round := 1; round <= 5; round++ {
 		stop := make(chan struct{})
 		done := make(chan struct{})
-		go func() { hammer(p.url, installs, stop); close(done) }()
+		go func() { hammer(p.URL, installs, stop); close(done) }()
 		time.Sleep(time.Duration(150+40*round) * time.Millisecond)
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-p.done
+		p.Kill()
 		close(stop)
 		<-done
 		p = startRegistry(t, data)
 		// Every acknowledged report survived; unacknowledged ones may or may not have.
-		verifyStored(t, p.url, data, installs, false)
+		verifyStored(t, p, installs, false)
 		// The outbox resends what was in flight: stored now, exactly once.
 		hc := &http.Client{Timeout: 5 * time.Second}
 		for _, li := range installs {
 			if li.batch != nil {
-				if _, err := li.post(hc, p.url); err != nil {
+				if _, err := li.post(hc, p.URL); err != nil {
 					t.Fatalf("round %d: resend after restart: %v", round, err)
 				}
 			}
 		}
-		verifyStored(t, p.url, data, installs, true)
+		verifyStored(t, p, installs, true)
 		total = 0
 		for _, li := range installs {
 			total += li.acked
@@ -242,33 +190,28 @@ func TestSIGKILLUnderLoadLosesNothing(t *testing.T) {
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	data := t.TempDir()
 	p := startRegistry(t, data)
-	installs := activateProc(t, p.url, 4)
+	installs := activateProc(t, p.URL, 4)
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { hammer(p.url, installs, stop); close(done) }()
+	go func() { hammer(p.URL, installs, stop); close(done) }()
 	time.Sleep(200 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("registry exited with %v after SIGTERM:\n%s", err, p.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("registry did not stop after SIGTERM")
+	if err := p.Err(); err != nil {
+		t.Fatalf("registry exited with %v after SIGTERM:\n%s", err, p.Output.String())
 	}
 	close(stop)
 	<-done
 	p = startRegistry(t, data)
-	verifyStored(t, p.url, data, installs, false)
+	verifyStored(t, p, installs, false)
 }
 
 func TestNewerSchemaIsRefused(t *testing.T) {
 	data := t.TempDir()
-	p := startRegistry(t, data)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.done
+	if err := startRegistry(t, data).Stop(); err != nil {
+		t.Fatal(err)
+	}
 	if err := boltstore.SetSchemaVersion(filepath.Join(data, registry.StoreFile), 99); err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +17,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/switchboard-dev/switchboard/internal/testenv/registrytest"
 	"github.com/switchboard-dev/switchboard/licensing"
 	"github.com/switchboard-dev/switchboard/registry"
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
 	"github.com/switchboard-dev/switchboard/registry/api"
 	"github.com/switchboard-dev/switchboard/registry/client"
 	"github.com/switchboard-dev/switchboard/registry/store"
-	"github.com/switchboard-dev/switchboard/registry/store/boltstore"
 )
 
 // clock is an injectable registry clock.
@@ -52,41 +50,21 @@ type env struct {
 
 func newEnv(t *testing.T, tweak func(*registry.Config)) *env {
 	t.Helper()
-	data := t.TempDir()
-	setup, err := registry.Prepare(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := boltstore.Open(filepath.Join(data, registry.StoreFile), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	cfg := registry.DefaultConfig()
-	cfg.DataDir = data
-	cfg.Now = clk.Now
-	cfg.HeartbeatInterval = registry.Duration(time.Hour)
-	cfg.StaleAfter = registry.Duration(3 * time.Hour)
-	cfg.DeadAfter = registry.Duration(48 * time.Hour)
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	srv, err := registry.New(cfg, st, setup.Keys, setup.AdminToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		if err := st.Close(); err != nil {
-			t.Error(err)
+	srv := registrytest.Start(t, func(cfg *registry.Config) {
+		cfg.Now = clk.Now
+		cfg.HeartbeatInterval = registry.Duration(time.Hour)
+		cfg.StaleAfter = registry.Duration(3 * time.Hour)
+		cfg.DeadAfter = registry.Duration(48 * time.Hour)
+		if tweak != nil {
+			tweak(cfg)
 		}
 	})
-	admin, err := client.New(hs.URL, setup.AdminToken)
+	admin, err := client.New(srv.URL, srv.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, url: hs.URL, srv: srv, admin: admin, clock: clk, data: data}
+	return &env{t: t, url: srv.URL, srv: srv.Registry, admin: admin, clock: clk, data: srv.Data}
 }
 
 // inst is a simulated install.

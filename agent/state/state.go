@@ -73,15 +73,10 @@ func (d *Dir) LoadOrCreateKey() (key ed25519.PrivateKey, created bool, err error
 	if err := d.CheckKeyNotLost(); err != nil {
 		return nil, false, err
 	}
-	_, key, err = ed25519.GenerateKey(rand.Reader)
+	key, pemBytes, err := NewKey()
 	if err != nil {
-		return nil, false, fmt.Errorf("generate install key: %w", err)
+		return nil, false, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, false, fmt.Errorf("encode install key: %w", err)
-	}
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := WriteFileAtomic(path, pemBytes, 0o600); err != nil {
 		return nil, false, fmt.Errorf("write install key: %w", err)
 	}
@@ -100,6 +95,20 @@ func (d *Dir) CheckKeyNotLost() error {
 		d.File(KeyFile), d.File(InstallFile), d.File(InstallFile), d.File(LicenceFile))
 }
 
+// NewKey generates a new install key and returns it with its file
+// contents (PKCS#8 PEM).
+func NewKey() (ed25519.PrivateKey, []byte, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate the install key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode the install key: %w", err)
+	}
+	return key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
 // LoadKey reads an install key file. A key readable by group or others is
 // tightened to 0600 rather than refused: refusing would stop reporting.
 func LoadKey(path string) (ed25519.PrivateKey, error) {
@@ -112,6 +121,12 @@ func LoadKey(path string) (ed25519.PrivateKey, error) {
 			return nil, fmt.Errorf("install key %s has mode %o and cannot be set to 0600: %w", path, fi.Mode().Perm(), err)
 		}
 	}
+	return ParseKey(path, data)
+}
+
+// ParseKey reads the contents data of the install key file at path
+// (named in errors) without touching the file.
+func ParseKey(path string, data []byte) (ed25519.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("install key %s is not a PEM \"PRIVATE KEY\" block: restore it from backup, or remove it to register this server as a new install", path)

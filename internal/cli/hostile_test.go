@@ -2,7 +2,6 @@ package cli
 
 import (
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/switchboard-dev/switchboard/internal/testenv/registrytest"
 	"github.com/switchboard-dev/switchboard/registry"
-	"github.com/switchboard-dev/switchboard/registry/store/boltstore"
 )
 
 // leaves lists every runnable command without subcommands.
@@ -121,8 +120,8 @@ func TestBadArgumentValues(t *testing.T) {
 	}
 	missing := filepath.Join(dir, "missing")
 	dead := []string{"--registry", "http://127.0.0.1:9", "--token", "t"}
-	url, token := startRegistry(t)
-	reg := []string{"--registry", url, "--token", token}
+	srv := registrytest.Start(t, nil)
+	reg := []string{"--registry", srv.URL, "--token", srv.AdminToken}
 	cases := []struct {
 		args []string
 		want string // a word the error must hold
@@ -271,35 +270,6 @@ func TestStaffDataFlagRefusesANonRegistryDir(t *testing.T) {
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
 		t.Errorf("%s got %d entries", empty, len(entries))
 	}
-}
-
-// startRegistry serves a registry on loopback port 0 for the test and
-// returns its URL and admin token.
-func startRegistry(t *testing.T) (string, string) {
-	t.Helper()
-	data := t.TempDir()
-	setup, err := registry.Prepare(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := boltstore.Open(filepath.Join(data, registry.StoreFile), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := registry.DefaultConfig()
-	cfg.DataDir = data
-	srv, err := registry.New(cfg, st, setup.Keys, setup.AdminToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return hs.URL, setup.AdminToken
 }
 
 // closedAddr is a loopback port nothing listens on.

@@ -4,50 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/switchboard-dev/switchboard/registry"
+	"github.com/switchboard-dev/switchboard/internal/testenv/registrytest"
 	"github.com/switchboard-dev/switchboard/registry/adminapi"
 	"github.com/switchboard-dev/switchboard/registry/client"
 	"github.com/switchboard-dev/switchboard/registry/ledger"
 	"github.com/switchboard-dev/switchboard/registry/store"
-	"github.com/switchboard-dev/switchboard/registry/store/boltstore"
 )
 
 // moneyRegistry starts an in-process registry and returns its URL, admin
 // token and a client.
 func moneyRegistry(t *testing.T) (string, string, *client.Client) {
 	t.Helper()
-	data := t.TempDir()
-	setup, err := registry.Prepare(data)
+	srv := registrytest.Start(t, nil)
+	c, err := client.New(srv.URL, srv.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(filepath.Join(data, registry.StoreFile), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := registry.DefaultConfig()
-	cfg.DataDir = data
-	srv, err := registry.New(cfg, st, setup.Keys, setup.AdminToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		_ = st.Close()
-	})
-	c, err := client.New(hs.URL, setup.AdminToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hs.URL, setup.AdminToken, c
+	return srv.URL, srv.AdminToken, c
 }
 
 func TestPaymentsImportPayoutsStatementCLI(t *testing.T) {

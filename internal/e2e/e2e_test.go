@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kolo/xmlrpc"
+
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 )
 
 // What the CLI prints with --output json, as far as this test reads it.
@@ -307,8 +309,8 @@ func TestDemoPath(t *testing.T) {
 	// 12. The agent stops cleanly and its plugin processes with it.
 	if err := agent.stop(); err != nil {
 		t.Errorf("stop the agent: %v", err)
-	} else if agent.err != nil {
-		t.Errorf("agent exit on SIGTERM: %v\n%s", agent.err, agent.logs())
+	} else if agent.Err() != nil {
+		t.Errorf("agent exit on SIGTERM: %v\n%s", agent.Err(), agent.logs())
 	}
 	for name, pid := range plugins {
 		if err := waitFor(5*time.Second, func() error {
@@ -322,7 +324,7 @@ func TestDemoPath(t *testing.T) {
 	}
 	for _, p := range []*proc{odooProc, ari, reg} {
 		if err := p.stop(); err != nil {
-			t.Errorf("stop %s: %v", p.name, err)
+			t.Errorf("stop %s: %v", p.Name, err)
 		}
 	}
 }
@@ -331,28 +333,8 @@ func TestDemoPath(t *testing.T) {
 // /healthz at the address it wrote to DATA/registry.addr.
 func startRegistry(t *testing.T, data, listen string) (*proc, string) {
 	t.Helper()
-	addrFile := filepath.Join(data, "registry.addr")
 	p := start(t, "registry", "registry", "serve", "--data", data, "--listen", listen)
-	var url string
-	if err := waitFor(20*time.Second, func() error {
-		if p.exited() {
-			return errors.New("registry exited")
-		}
-		b, err := os.ReadFile(addrFile)
-		addr := strings.TrimSpace(string(b))
-		if err != nil || addr == "" {
-			return errors.New("no registry.addr yet")
-		}
-		url = "http://" + addr
-		code, _, err := httpDo(http.MethodGet, url+"/healthz", "", "")
-		if err != nil || code != http.StatusOK {
-			return fmt.Errorf("/healthz: %d %v", code, err)
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("registry on %s: %v\n%s", listen, err, p.logs())
-	}
-	return p, url
+	return p, testenv.AwaitRegistry(t, p.Process, data).URL
 }
 
 // startEmulator runs `dev emulate PRODUCT` on a free port and waits for the
@@ -362,10 +344,10 @@ func startEmulator(t *testing.T, product string) (*proc, emulatorInfo) {
 	p := start(t, product+"-emulator", "dev", "emulate", product, "--listen", "127.0.0.1:0", "--output", "json")
 	var info emulatorInfo
 	if err := waitFor(20*time.Second, func() error {
-		if p.exited() {
+		if p.Exited() {
 			return errors.New("emulator exited")
 		}
-		b, _ := os.ReadFile(p.stdout)
+		b := []byte(p.stdout.String())
 		if err := json.Unmarshal(b, &info); err != nil || info.URL == "" {
 			return fmt.Errorf("no listening line yet: %q", b)
 		}
@@ -383,7 +365,7 @@ func startAgent(t *testing.T, bin, conf string) *proc {
 	// The installed copy, as the systemd unit would run it.
 	p := startBin(t, "agent", bin, "agent", "run", "--config", conf)
 	if err := waitFor(20*time.Second, func() error {
-		if p.exited() {
+		if p.Exited() {
 			return errors.New("agent exited")
 		}
 		if _, _, code := sb(t, "status", "--config", conf); code != 0 {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -51,23 +50,11 @@ func needBinary(t *testing.T) {
 	}
 }
 
-// env is the environment without the variables the CLI reads, so a
-// developer's shell cannot steer the test.
-func env() []string {
-	var out []string
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "SWITCHBOARD_") {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // sb runs the switchboard binary to completion.
 func sb(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(sbBin, args...)
-	cmd.Env = env()
+	cmd.Env = testenv.CleanEnv()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -96,12 +83,10 @@ func sbJSON(t *testing.T, v any, args ...string) {
 
 // proc is a long-running process started for the test, the leader of its
 // own process group so that whatever it starts can be found and stopped.
+// Its log (stderr) is in Output.
 type proc struct {
-	name           string
-	cmd            *exec.Cmd
-	stdout, stderr string // files
-	done           chan struct{}
-	err            error // from Wait, valid once done is closed
+	*testenv.Process
+	stdout *testenv.Buffer
 }
 
 // start runs switchboard ARGS in the background; the test's cleanup stops
@@ -114,29 +99,13 @@ func start(t *testing.T, name string, args ...string) *proc {
 // startBin is start with another copy of the binary.
 func startBin(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
-	dir := t.TempDir()
-	p := &proc{name: name, stdout: filepath.Join(dir, "stdout"), stderr: filepath.Join(dir, "stderr"), done: make(chan struct{})}
-	o, err := os.Create(p.stdout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := os.Create(p.stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env()
-	p.cmd.Stdout, p.cmd.Stderr = o, e
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	_ = o.Close()
-	_ = e.Close()
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &proc{stdout: &testenv.Buffer{}}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = testenv.CleanEnv()
+	cmd.Stdout = p.stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.Process = testenv.StartProcess(t, name, cmd)
+	// Registered after StartProcess's cleanup, so it runs first.
 	t.Cleanup(func() {
 		if err := p.stop(); err != nil {
 			t.Errorf("cleanup: %v", err)
@@ -145,41 +114,26 @@ func startBin(t *testing.T, name, bin string, args ...string) *proc {
 	return p
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) pid() int { return p.Cmd.Process.Pid }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// logs is what the process wrote to stderr (its log), for failure messages.
+// logs is the tail of what the process wrote to stderr (its log), for
+// failure messages.
 func (p *proc) logs() string {
-	b, _ := os.ReadFile(p.stderr)
+	b := p.Output.String()
 	const max = 6000
 	if len(b) > max {
-		b = append([]byte("…"), b[len(b)-max:]...)
+		b = "…" + b[len(b)-max:]
 	}
-	return string(b)
+	return b
 }
 
 // stop sends SIGTERM to the process alone (it stops its own children), waits,
 // then stops anything left in its process group. It fails when the process
 // needed SIGKILL or left members of its group running.
 func (p *proc) stop() error {
-	if p.exited() {
-		return p.leftovers()
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
+	if err := p.Stop(); err != nil {
 		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.done
-		return fmt.Errorf("%s (pid %d) ignored SIGTERM for 20s and was killed", p.name, p.pid())
+		return err
 	}
 	return p.leftovers()
 }
@@ -199,7 +153,7 @@ func (p *proc) leftovers() error {
 		return nil
 	}
 	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	return fmt.Errorf("%s exited but left processes %v of its group running", p.name, left)
+	return fmt.Errorf("%s exited but left processes %v of its group running", p.Name, left)
 }
 
 // procStat is one process from /proc/PID/stat.

@@ -1,6 +1,7 @@
 // Package testenv is test support shared by the packages whose tests run
 // real processes: it builds the switchboard binary once per test binary,
-// waits for conditions with a deadline and collects process output safely.
+// starts and stops processes (the registry among them), waits for
+// conditions with a deadline and collects process output safely.
 //
 // It is imported only from _test.go files; production code must not use it.
 package testenv
@@ -52,10 +53,13 @@ func Switchboard() (string, error) {
 	return build.path, build.err
 }
 
-// BuildSwitchboard is Switchboard for a test: it fails tb when the build
-// fails.
+// BuildSwitchboard is Switchboard for a test: it skips tb under -short
+// (the build takes a while) and fails it when the build fails.
 func BuildSwitchboard(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("builds the switchboard binary; skipped with -short")
+	}
 	bin, err := Switchboard()
 	if err != nil {
 		tb.Fatal(err)
@@ -66,11 +70,29 @@ func BuildSwitchboard(tb testing.TB) string {
 // Main runs the tests and then removes the binary Switchboard built, if
 // any. Call it from TestMain: os.Exit(testenv.Main(m)).
 func Main(m *testing.M) int {
-	code := m.Run()
+	defer removeBuild()
+	return m.Run()
+}
+
+// MainWithSwitchboard is Main for a package whose tests all run the
+// binary: it builds it first and sets *bin to its path, or prints why the
+// build failed and returns 1 without running a test. Call it from
+// TestMain: os.Exit(testenv.MainWithSwitchboard(m, &binary)).
+func MainWithSwitchboard(m *testing.M, bin *string) int {
+	path, err := Switchboard()
+	if err != nil {
+		removeBuild()
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*bin = path
+	return Main(m)
+}
+
+func removeBuild() {
 	if build.dir != "" {
 		_ = os.RemoveAll(build.dir)
 	}
-	return code
 }
 
 // Eventually calls cond until it returns nil, and fails tb with the last

@@ -17,21 +17,12 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m))
 }
 
-// switchboardBinary builds cmd/switchboard, which serves this adapter as
-// `switchboard plugin serve asterisk`.
-func switchboardBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the switchboard binary; skipped with -short")
-	}
-	return testenv.BuildSwitchboard(t)
-}
-
 // superviseAdapter runs the adapter as a real plugin process under the
-// plugin host, the way the agent does.
+// plugin host, the way the agent does: cmd/switchboard serves it as
+// `switchboard plugin serve asterisk`.
 func superviseAdapter(t *testing.T, settings map[string]string) *host.Supervisor {
 	t.Helper()
-	e, err := host.BuiltinEntry("asterisk", plugins.KindIntegration, switchboardBinary(t), settings)
+	e, err := host.BuiltinEntry("asterisk", plugins.KindIntegration, testenv.BuildSwitchboard(t), settings)
 	if err != nil {
 		t.Fatal(err)
 	}

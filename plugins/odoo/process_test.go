@@ -9,12 +9,10 @@ package odoo_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,15 +30,6 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m))
-}
-
-// switchboard builds the switchboard binary once per test run.
-func switchboard(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the switchboard binary; skipped with -short")
-	}
-	return testenv.BuildSwitchboard(t)
 }
 
 func startOdoo(t *testing.T, opts emu.Options) *emu.Server {
@@ -111,7 +100,7 @@ func waitState(t *testing.T, sup *host.Supervisor, want host.State) host.Status 
 // TestPluginProcess runs the adapter as a real plugin process against
 // Odoo 17 over XML-RPC and Odoo 19 without XML-RPC.
 func TestPluginProcess(t *testing.T) {
-	bin := switchboard(t)
+	bin := testenv.BuildSwitchboard(t)
 	for _, opts := range []emu.Options{{Version: 17, Edition: emu.Enterprise}, {Version: 19, DisableXMLRPC: true}} {
 		t.Run(fmt.Sprintf("%d", opts.Version), func(t *testing.T) {
 			s := startOdoo(t, opts)
@@ -155,7 +144,7 @@ func TestPluginProcess(t *testing.T) {
 }
 
 func TestPluginProcessWrongKey(t *testing.T) {
-	bin := switchboard(t)
+	bin := testenv.BuildSwitchboard(t)
 	s := startOdoo(t, emu.Options{Version: 18})
 	sup := supervise(t, bin, map[string]string{
 		odoo.SettingURL: s.URL(), odoo.SettingDB: "demo", odoo.SettingUser: "admin", odoo.SettingAPIKey: "not-the-key"})
@@ -179,7 +168,7 @@ func TestPluginProcessWrongKey(t *testing.T) {
 // TestSeatsReachRegistry: Odoo's active users arrive in a heartbeat at the
 // real registry, through the agent and the plugin process.
 func TestSeatsReachRegistry(t *testing.T) {
-	bin := switchboard(t)
+	bin := testenv.BuildSwitchboard(t)
 	s := startOdoo(t, emu.Options{Version: 18})
 	for _, u := range []emu.User{{Login: "alice"}, {Login: "bob"}, {Login: "portal", Share: true}} {
 		if _, err := s.AddUser(u); err != nil {
@@ -187,32 +176,7 @@ func TestSeatsReachRegistry(t *testing.T) {
 		}
 	}
 	root := t.TempDir()
-	data := filepath.Join(root, "registry")
-	reg := exec.Command(bin, "registry", "serve", "--data", data, "--listen", "127.0.0.1:0")
-	regLog := &testenv.Buffer{}
-	reg.Stdout, reg.Stderr = regLog, regLog
-	if err := reg.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopProcess(t, reg, "registry", regLog) })
-	var regURL string
-	waitFor(t, "registry address", func() bool {
-		b, err := os.ReadFile(filepath.Join(data, "registry.addr"))
-		regURL = "http://" + strings.TrimSpace(string(b))
-		if err != nil || regURL == "http://" {
-			return false
-		}
-		resp, err := http.Get(regURL + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := testenv.StartRegistry(t, bin, filepath.Join(root, "registry"), "127.0.0.1:0")
 
 	state := filepath.Join(root, "agent")
 	if err := os.MkdirAll(state, 0o700); err != nil {
@@ -242,16 +206,10 @@ jitter = 0
 [sender]
 backoff_min = "20ms"
 backoff_max = "200ms"
-`, state, regURL, filepath.Join(data, "keys", "keyring.pub")), 0o600); err != nil {
+`, state, reg.URL, reg.PubKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	agent := exec.Command(bin, "agent", "run", "--config", cfg)
-	agentLog := &testenv.Buffer{}
-	agent.Stdout, agent.Stderr = agentLog, agentLog
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopProcess(t, agent, "agent", agentLog) })
+	testenv.StartProcess(t, "agent", exec.Command(bin, "agent", "run", "--config", cfg))
 
 	local := localapi.NewClient(filepath.Join(state, "agent.sock"))
 	var installID string
@@ -260,7 +218,7 @@ backoff_max = "200ms"
 		installID = st.Install.InstallID
 		return err == nil && st.Install.Activated && installID != ""
 	})
-	admin, err := regclient.New(regURL, strings.TrimSpace(string(token)))
+	admin, err := regclient.New(reg.URL, reg.AdminToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,26 +244,6 @@ backoff_max = "200ms"
 	}
 	if !healthy {
 		t.Fatalf("odoo plugin health at the registry: %+v", d.Plugins)
-	}
-}
-
-func stopProcess(t *testing.T, cmd *exec.Cmd, name string, logs *testenv.Buffer) {
-	t.Helper()
-	if cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Errorf("%s did not stop on SIGTERM", name)
-	}
-	if t.Failed() {
-		t.Logf("%s log:\n%s", name, logs.String())
 	}
 }
 

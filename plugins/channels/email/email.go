@@ -191,10 +191,8 @@ func (c *Channel) Deliver(ctx context.Context, t plugins.Ticket) (plugins.Receip
 	if err != nil {
 		return plugins.Receipt{}, channels.Permanent(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	if err := c.send(ctx, cfg, msg); err != nil {
-		return plugins.Receipt{}, classify(err)
+	if err := send(ctx, cfg, msg); err != nil {
+		return plugins.Receipt{}, err
 	}
 	rcpts := make([]string, len(cfg.to))
 	for i, a := range cfg.to {
@@ -216,16 +214,26 @@ func (c *Channel) DeliverNote(ctx context.Context, n plugins.Note) (plugins.Rece
 	if err != nil {
 		return plugins.Receipt{}, channels.Permanent(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	if err := c.send(ctx, cfg, msg); err != nil {
-		return plugins.Receipt{}, classify(err)
+	if err := send(ctx, cfg, msg); err != nil {
+		return plugins.Receipt{}, err
 	}
 	c.log.Info("ticket note mailed", "ticket", n.TicketID, "note", n.NoteID, "delivery", n.DeliveryID)
 	return plugins.Receipt{RemoteID: msgID, Detail: "reply accepted by " + cfg.addr}, nil
 }
 
-func (c *Channel) send(ctx context.Context, cfg *config, msg []byte) error {
+// send mails msg within the configured time limit and classifies a
+// failure (permanent or worth retrying).
+func send(ctx context.Context, cfg *config, msg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	if err := transmit(ctx, cfg, msg); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// transmit is one SMTP session: connect, secure, authenticate, send msg.
+func transmit(ctx context.Context, cfg *config, msg []byte) error {
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", cfg.addr)
 	if err != nil {
