@@ -546,28 +546,46 @@ const hexDigits = "0123456789abcdef"
 // escaping), for ASCII s; false for anything else.
 func appendASCIIString(dst []byte, s string) ([]byte, bool) {
 	dst = append(dst, '"')
+	start := 0 // s[start:i] is plain and not copied yet
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c >= 0x80:
+		if plainJSON[c] {
+			continue
+		}
+		if c >= 0x80 {
 			return dst, false
-		case c == '"' || c == '\\':
+		}
+		dst = append(dst, s[start:i]...)
+		start = i + 1
+		switch c {
+		case '"', '\\':
 			dst = append(dst, '\\', c)
-		case c == '\b':
+		case '\b':
 			dst = append(dst, '\\', 'b')
-		case c == '\f':
+		case '\f':
 			dst = append(dst, '\\', 'f')
-		case c == '\n':
+		case '\n':
 			dst = append(dst, '\\', 'n')
-		case c == '\r':
+		case '\r':
 			dst = append(dst, '\\', 'r')
-		case c == '\t':
+		case '\t':
 			dst = append(dst, '\\', 't')
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
+		default: // other control characters, and < > & as encoding/json escapes them
 			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		default:
-			dst = append(dst, c)
 		}
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"'), true
 }
+
+// plainJSON marks the bytes encoding/json writes as they are inside a
+// string: printable ASCII but for the quote, the backslash and < > &.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()

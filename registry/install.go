@@ -12,11 +12,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/licensing"
 	"github.com/switchboard-dev/switchboard/partnercode"
 	"github.com/switchboard-dev/switchboard/registry/api"
+	"github.com/switchboard-dev/switchboard/registry/internal/sigbatch"
 	"github.com/switchboard-dev/switchboard/registry/store"
 )
 
@@ -82,24 +84,50 @@ func (s *Server) signedInstall(w http.ResponseWriter, r *http.Request) (string, 
 		}
 		return "", nil, err
 	}
-	release, err := acquireCPU(r.Context())
-	if err != nil {
+	if err := checkSignature(r, sig, body, pub, s.now()); err != nil {
 		return "", nil, err
-	}
-	err = sig.Verify(r.Method, r.URL.Path, body, pub, s.now())
-	release()
-	if err != nil {
-		return "", nil, errorf(http.StatusUnauthorized, api.CodeBadSignature, "%v", err)
 	}
 	return id, body, nil
 }
 
-// cpuSlots admits as many signature checks and batch decodes at a time as
-// there are CPUs. Under load the rest wait parked instead of queueing as
-// runnable goroutines, so the store's single committer — which gives up its
-// CPU at every fsync — gets one back at once rather than behind every
-// request in flight, and the group commit keeps its pace. Bodies are read
-// before a slot is taken, so a slow client never holds one.
+// signatures checks the registry's request signatures, in batches when
+// requests arrive together (see sigbatch). Its workers take half the
+// CPUs at most: the other half serves HTTP and the store's committer, so
+// a crowd of requests waiting for their check never starves the commits
+// that answer them.
+var signatures = sync.OnceValue(func() *sigbatch.Verifier {
+	return sigbatch.New(max(1, runtime.GOMAXPROCS(0)/2), signatureLinger)
+})
+
+// signatureLinger is how long a signature may wait for others to be
+// checked with (sigbatch.New): a millisecond on a request that waits for a
+// durable commit anyway.
+const signatureLinger = time.Millisecond
+
+// checkSignature checks sig over r and its body against pub: a 401 that
+// says why when it does not hold.
+func checkSignature(r *http.Request, sig api.Signature, body []byte, pub ed25519.PublicKey, now time.Time) error {
+	var ended error
+	err := sig.VerifyWith(r.Method, r.URL.Path, body, pub, now, func(pub ed25519.PublicKey, msg, sg []byte) (bool, error) {
+		ok, err := signatures().Verify(r.Context(), pub, msg, sg)
+		ended = err
+		return ok, err
+	})
+	if ended != nil {
+		return fmt.Errorf("request ended while its signature waited to be checked: %w", ended)
+	}
+	if err != nil {
+		return errorf(http.StatusUnauthorized, api.CodeBadSignature, "%v", err)
+	}
+	return nil
+}
+
+// cpuSlots admits as many batch decodes at a time as there are CPUs. Under
+// load the rest wait parked instead of queueing as runnable goroutines, so
+// the store's single committer — which gives up its CPU at every fsync —
+// gets one back at once rather than behind every request in flight, and
+// the group commit keeps its pace. Bodies are read before a slot is taken,
+// so a slow client never holds one.
 var cpuSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // acquireCPU waits for a slot (or the request's end) and returns its release.
@@ -146,8 +174,8 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := sig.Verify(r.Method, r.URL.Path, body, sig.PublicKey, now); err != nil {
-		return errorf(http.StatusUnauthorized, api.CodeBadSignature, "%v", err)
+	if err := checkSignature(r, sig, body, sig.PublicKey, now); err != nil {
+		return err
 	}
 	req, err := DecodeActivation(body)
 	if err != nil {

@@ -3,6 +3,8 @@ package registry
 import (
 	"net/http"
 
+	"github.com/switchboard-dev/switchboard/registry/internal/sigbatch"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +22,7 @@ type metrics struct {
 	licences      prometheus.Counter
 	commitSize    prometheus.Histogram
 	commitSeconds prometheus.Histogram
+	checkpoints   prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -56,8 +59,30 @@ func newMetrics() *metrics {
 			Help:    "Time of one group commit including fsync.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25},
 		}),
+		checkpoints: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "switchboard_registry_store_checkpoint_seconds",
+			Help:    "Time of one checkpoint: the writes logged since the last one committed to the store file.",
+			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.reports, m.activations, m.licences, m.commitSize, m.commitSeconds,
+	sigStat := func(f func(sigbatch.Stats) uint64) func() float64 {
+		return func() float64 { return float64(f(signatures().Stats())) }
+	}
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_registry_signature_checks_total",
+			Help: "Ed25519 checks run: a batch of request signatures, or a lone one (signatures_total / this = mean batch size).",
+		}, sigStat(func(st sigbatch.Stats) uint64 { return st.Batches })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_registry_signatures_total",
+			Help: "Request signatures checked.",
+		}, sigStat(func(st sigbatch.Stats) uint64 { return st.Signatures })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_registry_signature_batch_fallbacks_total",
+			Help: "Batches with a bad signature among them, checked again one at a time.",
+		}, sigStat(func(st sigbatch.Stats) uint64 { return st.Fallbacks })),
+	)
+	m.reg.MustRegister(m.requests, m.duration, m.reports, m.activations, m.licences, m.commitSize, m.commitSeconds, m.checkpoints,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

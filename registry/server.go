@@ -105,6 +105,11 @@ func (s *Server) ObserveCommit(writes int, took time.Duration) {
 	s.metrics.commitSeconds.Observe(took.Seconds())
 }
 
+// ObserveCheckpoint records one checkpoint of the store.
+func (s *Server) ObserveCheckpoint(_ int, took time.Duration) {
+	s.metrics.checkpoints.Observe(took.Seconds())
+}
+
 // SetKeys replaces the signing keys (after a rotation, on SIGHUP).
 func (s *Server) SetKeys(ks *KeySet) {
 	s.keysMu.Lock()

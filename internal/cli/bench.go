@@ -100,8 +100,12 @@ The text output is one line of key=value pairs, so scripts can pick figures.`,
 			if rerr := app.render(out, func(w io.Writer) error {
 				line := fmt.Sprintf("heartbeats mode=%s batch=%d installs=%d concurrency=%d reports_per_s=%.0f requests_per_s=%.0f p50_ms=%.2f p99_ms=%.2f acked_reports=%d failed_requests=%d verified=%s",
 					res.Mode, res.Batch, res.Installs, res.Concurrency, res.ReportsPerSec, res.RequestsPerSec, res.P50Ms, res.P99Ms, res.Reports, res.Failed, strings.ReplaceAll(res.Verified, " ", "_"))
+				line += fmt.Sprintf(" client_cpu_us_per_request=%.0f", res.ClientCPUMicrosPerRequest)
+				if res.ServerCPUMicrosPerReport > 0 {
+					line += fmt.Sprintf(" server_cpu_us_per_report=%.1f", res.ServerCPUMicrosPerReport)
+				}
 				if ceiling > 0 {
-					line += fmt.Sprintf(" ceiling_ratio=%.2f", ratio)
+					line += fmt.Sprintf(" ceiling_ratio=%.3f", ratio)
 				}
 				_, err := fmt.Fprintln(w, line)
 				return err

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/registry/api"
@@ -67,6 +68,11 @@ type Result struct {
 	// shares the machine. Zero when the target has no such metric (no-op).
 	ServerCPUSeconds         float64 `json:"server_cpu_seconds,omitempty"`
 	ServerCPUMicrosPerReport float64 `json:"server_cpu_us_per_report,omitempty"`
+	// ClientCPUMicrosPerRequest is the CPU time this load generator spent
+	// per acknowledged request while sending (signing, HTTP, reading the
+	// answer): with the server's figure it shows where a shared machine's
+	// CPU went.
+	ClientCPUMicrosPerRequest float64 `json:"client_cpu_us_per_request,omitempty"`
 }
 
 type install struct {
@@ -97,6 +103,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 
 	cpu0, cpuErr := serverCPU(ctx, hc, base)
+	self0 := selfCPU()
 	var (
 		requests, reports, failed atomic.Int64
 		errOnce                   sync.Once
@@ -138,6 +145,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if n := requests.Load(); n > 0 {
+		res.ClientCPUMicrosPerRequest = float64((selfCPU() - self0).Microseconds()) / float64(n)
+	}
 	if cpu1, err := serverCPU(ctx, hc, base); err == nil && cpuErr == nil && reports.Load() > 0 {
 		res.ServerCPUSeconds = cpu1 - cpu0
 		res.ServerCPUMicrosPerReport = res.ServerCPUSeconds * 1e6 / float64(reports.Load())
@@ -453,6 +463,15 @@ func serverCPU(ctx context.Context, hc *http.Client, base string) (float64, erro
 		return 0, fmt.Errorf("metrics answered %d", resp.StatusCode)
 	}
 	return parseCPUMetric(raw)
+}
+
+// selfCPU is the CPU time (user+system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // parseCPUMetric finds process_cpu_seconds_total in a Prometheus text exposition.

@@ -118,10 +118,23 @@ func ParseSignature(header string) (Signature, error) {
 // Verify checks s over a request with the given method, path and body
 // against pub, and that its timestamp is within MaxClockSkew of now.
 func (s Signature) Verify(method, path string, body []byte, pub ed25519.PublicKey, now time.Time) error {
+	return s.VerifyWith(method, path, body, pub, now, func(pub ed25519.PublicKey, msg, sig []byte) (bool, error) {
+		return ed25519.Verify(pub, msg, sig), nil
+	})
+}
+
+// VerifyWith is Verify with the Ed25519 check done by check (a batch
+// verifier, say). An error from check is returned as it is.
+func (s Signature) VerifyWith(method, path string, body []byte, pub ed25519.PublicKey, now time.Time,
+	check func(pub ed25519.PublicKey, msg, sig []byte) (bool, error)) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return errors.New("install public key on record is invalid")
 	}
-	if !ed25519.Verify(pub, SignedMessage(method, path, s.Timestamp, body), s.Sig) {
+	ok, err := check(pub, SignedMessage(method, path, s.Timestamp, body), s.Sig)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return errors.New("signature does not match the install key: the request was altered or signed with another key")
 	}
 	skew := now.Sub(time.Unix(s.Timestamp, 0))

@@ -29,7 +29,11 @@ import (
 
 // SchemaVersion is the layout version this binary writes. A store recorded
 // with a higher version was written by a newer binary and is refused.
-const SchemaVersion = 1
+//
+//	1  the first layout
+//	2  the bbolt engine keeps a report log beside its file; a binary that
+//	   knows only version 1 would open the file without replaying it
+const SchemaVersion = 2
 
 // Errors every engine returns (wrapped with context; test with errors.Is).
 var (

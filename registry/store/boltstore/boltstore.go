@@ -1,8 +1,10 @@
 // Package boltstore is the registry's embedded storage engine: one bbolt
-// file, committed with fsync, with many concurrent writers grouped into one
-// transaction per fsync (group commit), so heartbeat throughput is bounded
-// by the disk's fsync rate times the group size rather than by one fsync per
-// request.
+// file, with many concurrent writers grouped into one durable step per
+// fsync (group commit). Heartbeat reports, the bulk of the writes, are made
+// durable through a report log beside the file (reportlog.go) and reach
+// the bbolt file in periodic checkpoints; every other write is a bbolt
+// commit of its own group. Either way a write returns only once it is on
+// disk, and the store reopens to exactly what was acknowledged.
 package boltstore
 
 import (
@@ -13,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,36 +31,62 @@ var (
 	bucketPartners    = []byte("partners")     // code → Partner JSON
 	bucketInstalls    = []byte("installs")     // id → Install JSON
 	bucketInstallKeys = []byte("install_keys") // Ed25519 public key → id
-	bucketReports     = []byte("reports")      // id "/" seq(8, BE) → report value
-	bucketConflicts   = []byte("conflicts")    // id "/" seq(8) n(8) → report value (same seq, other content)
-	bucketEvents      = []byte("events")       // id "/" n(8) → Event JSON
-	bucketLicences    = []byte("licences")     // id → armoured licence last issued
+	// bucketReports holds a bucket per install: seq(8, BE) → report value.
+	// One tree per install means a heartbeat appends at the end of its own
+	// install's tree, however many installs report between checkpoints.
+	bucketReports   = []byte("install_reports")
+	bucketConflicts = []byte("conflicts") // id "/" seq(8) n(8) → report value (same seq, other content)
+	bucketEvents    = []byte("events")    // id "/" n(8) → Event JSON
+	bucketLicences  = []byte("licences")  // id → armoured licence last issued
 
 	keySchemaVersion = []byte("schema_version")
 	keyCreatedAt     = []byte("created_at")
+	// keyLogApplied is the newest report log generation whose entries are
+	// all in the file (8 bytes BE): a log of that generation or older holds
+	// nothing to replay.
+	keyLogApplied = []byte("report_log_applied")
 
 	allBuckets = [][]byte{bucketMeta, bucketPartners, bucketInstalls, bucketInstallKeys, bucketReports, bucketConflicts, bucketEvents, bucketLicences}
 )
+
+// LogSuffix names the report log of a store: the store's path with it
+// appended ("registry.db-wal"). It belongs with the store file: copy both,
+// or stop the registry first (a clean close leaves nothing in the log).
+const LogSuffix = "-wal"
 
 // Options tune the engine.
 type Options struct {
 	// LockTimeout is how long Open waits for another process holding the file.
 	LockTimeout time.Duration
-	// MaxGroup bounds how many writes share one transaction.
+	// MaxGroup bounds how many writes share one durable step.
 	MaxGroup int
-	// OnCommit, when set, is called after every group commit with the number
-	// of writes in it and how long the transaction with its fsync took.
+	// OnCommit, when set, is called after every durable group with the
+	// number of writes in it and how long making them durable took (a
+	// report log write with its fdatasync, or a bbolt commit).
 	OnCommit func(writes int, took time.Duration)
-	// Linger is how long a commit is held open for more writes once the
+	// OnCheckpoint, when set, is called after every checkpoint with the
+	// number of logged writes it brought into the bbolt file and how long
+	// the commit took.
+	OnCheckpoint func(logged int, took time.Duration)
+	// Linger is how long a group is held open for more writes once the
 	// queue is drained, but only while the store is under concurrent load
-	// (the previous group had more than one write): a lone write commits at
-	// once. Each commit costs two fsyncs and their kernel time whatever its
-	// size, so under load a short linger buys far fewer commits per write.
-	// 0 means the default (500µs); negative disables lingering.
+	// (the previous group had more than one write): a lone write is made
+	// durable at once. 0 means the default (500µs); negative disables it.
 	Linger time.Duration
+	// CheckpointInterval is how long logged reports wait at most before a
+	// checkpoint commits them to the bbolt file. 0 means the default (1s).
+	CheckpointInterval time.Duration
+	// CheckpointBytes is the report log size that triggers a checkpoint. 0
+	// means the default (32 MiB).
+	CheckpointBytes int64
 }
 
-// Store is a store.Store on one bbolt file.
+// initialMmapSize is address space, not memory: a store growing within it
+// is never remapped, which copies every value a checkpoint holds out of
+// the old mapping. On a 32-bit system bbolt's own growth applies.
+const initialMmapSize = (1 << 30) * (strconv.IntSize / 64)
+
+// Store is a store.Store on one bbolt file and its report log.
 type Store struct {
 	db   *bolt.DB
 	path string
@@ -68,11 +97,29 @@ type Store struct {
 	ops    chan *op
 	done   chan struct{}
 
-	// pending holds the installs written by the group being committed; it
-	// is only touched by the committer goroutine. After the commit it is
-	// merged into cache, so the hot path decodes an install once, not on
-	// every heartbeat.
+	// The committer's state; only the committer goroutine touches it
+	// (Open and Close before it starts and after it ends).
+	log      *reportLog
+	tx       *bolt.Tx  // the open write transaction: logged writes since the last checkpoint
+	logged   int       // writes logged since the last checkpoint
+	since    time.Time // when the first of them was logged
+	logStale bool      // the log's generation is applied: checkpoint every group until a reset works
+	// failed is set when the transaction could not be rebuilt from the log
+	// after a failure: the store refuses every write with it from then on,
+	// and a restart replays the log.
+	failed  error
+	entries []byte // the log entries of the group being written
+	// unapplied mirrors logged > 0 for readers (see viewFresh).
+	unapplied atomic.Bool
+
+	// pending holds the installs written by the group being made durable,
+	// unsaved those made durable through the log whose records are not in
+	// the transaction yet (saveInstalls); both belong to the committer.
+	// Once a group is durable its installs go into cache, so the hot path
+	// decodes an install once, not on every heartbeat. The cache only ever
+	// holds durable state, and every unsaved install (see remember).
 	pending map[string]store.Install
+	unsaved map[string]store.Install
 	cacheMu sync.RWMutex
 	cache   map[string]store.Install
 }
@@ -84,12 +131,19 @@ var _ store.Store = (*Store)(nil)
 
 // op is one write waiting for the committer.
 type op struct {
-	fn   func(tx *bolt.Tx) error
-	errc chan error
+	// fn changes the transaction; nil asks for a checkpoint.
+	fn func(tx *bolt.Tx) error
+	// entry, set for a logged write, appends the payload of the write's log
+	// entry to dst after fn succeeded, or returns dst as it is when fn
+	// changed nothing. Without entry the write is made durable by a commit.
+	entry func(dst []byte) []byte
+	errc  chan error
 }
 
-// Open opens (creating if needed) the store at path. A store written by a
-// newer binary is refused with an error wrapping store.ErrNewerSchema.
+// Open opens (creating if needed) the store at path and its report log,
+// replaying into the file what the log holds from before a crash. A store
+// written by a newer binary is refused with an error wrapping
+// store.ErrNewerSchema.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = 2 * time.Second
@@ -100,12 +154,19 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Linger == 0 {
 		opts.Linger = 500 * time.Microsecond
 	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = time.Second
+	}
+	if opts.CheckpointBytes <= 0 {
+		opts.CheckpointBytes = 32 << 20
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: opts.LockTimeout,
 		// The freelist is rebuilt on open instead of written on every
 		// commit: fewer pages per fsync, same durability of the data.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: another process (a running registry?) holds it: stop it first", path)
@@ -118,9 +179,61 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, 4096), done: make(chan struct{}),
-		pending: map[string]store.Install{}, cache: map[string]store.Install{}}
+		pending: map[string]store.Install{}, unsaved: map[string]store.Install{}, cache: map[string]store.Install{}}
+	if err := s.openLog(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// openLog opens the report log, replays what it holds that the file does
+// not, and starts a new generation.
+func (s *Store) openLog() error {
+	log, gen, payloads, err := openReportLog(s.path + LogSuffix)
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", s.path, err)
+	}
+	s.log = log
+	var applied uint64
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyLogApplied); len(v) == 8 {
+			applied = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+	case gen > applied && len(payloads) > 0:
+		err = s.begin()
+		for i := 0; err == nil && i < len(payloads); i++ {
+			if err = s.replayEntry(s.tx, payloads[i]); err != nil {
+				err = fmt.Errorf("replay report log %s, entry %d of %d: %w", log.path, i+1, len(payloads), err)
+			}
+		}
+		if err == nil {
+			s.logged = len(payloads)
+			err = s.checkpoint() // marks gen applied and starts gen+1
+		}
+		if err == nil {
+			s.remember(true)
+		}
+	default:
+		err = log.reset(max(gen, applied) + 1)
+	}
+	if err != nil {
+		if s.tx != nil {
+			_ = s.tx.Rollback()
+		}
+		_ = log.close()
+		return fmt.Errorf("open store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func putApplied(tx *bolt.Tx, gen uint64) error {
+	return tx.Bucket(bucketMeta).Put(keyLogApplied, binary.BigEndian.AppendUint64(nil, gen))
 }
 
 // initSchema creates the buckets of a new store, or checks the version of
@@ -140,17 +253,19 @@ func initSchema(db *bolt.DB, path string) error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if version == store.SchemaVersion {
-			return nil
-		}
 		if version == 0 {
-			if err := meta.Put(keyCreatedAt, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
-				return err
-			}
+			return tx.Bucket(bucketMeta).Put(keyCreatedAt, []byte(time.Now().UTC().Format(time.RFC3339)))
 		}
-		return meta.Put(keySchemaVersion, []byte(strconv.Itoa(store.SchemaVersion)))
+		return nil
 	})
+	if err == nil && version == 1 {
+		err = migrateReportsV1(db)
+	}
+	if err == nil && version != store.SchemaVersion {
+		err = db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keySchemaVersion, []byte(strconv.Itoa(store.SchemaVersion)))
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("initialise store %s: %w", path, err)
 	}
@@ -197,7 +312,8 @@ func SetSchemaVersion(path string, version int) error {
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.path }
 
-// Close lets every queued write commit, then closes the file.
+// Close lets every queued write become durable, checkpoints the report
+// log into the file and closes both.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -208,22 +324,60 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.done
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close store %s: %w", s.path, err)
+	// A failed store keeps its log as it is, for the next start to replay.
+	err := s.failed
+	if err == nil {
+		err = s.checkpoint()
 	}
-	return nil
+	if s.tx != nil {
+		_ = s.tx.Rollback()
+		s.tx = nil
+	}
+	err = errors.Join(err, s.log.close())
+	if cerr := s.db.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close store %s: %w", s.path, cerr))
+	}
+	return err
 }
 
-// write queues fn for the next group commit and waits until it is durable.
-// fn runs inside a read-write transaction shared with other writers and may
-// run more than once (when another writer in its group fails), so it must
-// only derive its effects from tx. A non-nil error from fn rolls back only
-// fn's own effects.
+// write queues fn for the next group and waits until it is durable (a
+// bbolt commit). fn runs inside a read-write transaction shared with other
+// writers and may run more than once (when another writer in its group
+// fails), so it must only derive its effects from tx. A non-nil error from
+// fn rolls back only fn's own effects.
 func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return s.enqueue(ctx, &op{fn: fn})
+}
+
+// writeLogged is write for a write made durable through the report log:
+// entry appends the payload replayEntry turns back into the same effects.
+func (s *Store) writeLogged(ctx context.Context, fn func(tx *bolt.Tx) error, entry func(dst []byte) []byte) error {
+	return s.enqueue(ctx, &op{fn: fn, entry: entry})
+}
+
+// flush returns once every write acknowledged before it is in the bbolt
+// file, so that a plain bbolt read sees it.
+func (s *Store) flush(ctx context.Context) error {
+	return s.enqueue(ctx, &op{})
+}
+
+// viewFresh is db.View after flush when logged writes are waiting for a
+// checkpoint: reads of installs, reports and events see every write
+// acknowledged before they began.
+func (s *Store) viewFresh(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if s.unapplied.Load() {
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return s.db.View(fn)
+}
+
+func (s *Store) enqueue(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	o := &op{fn: fn, errc: make(chan error, 1)}
+	o.errc = make(chan error, 1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -232,20 +386,48 @@ func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.ops <- o
 	s.mu.RUnlock()
 	// Once queued the write is not withdrawn: waiting here even when ctx
-	// ends keeps "answered" and "committed" the same thing.
+	// ends keeps "answered" and "durable" the same thing.
 	return <-o.errc
 }
 
 // commitLoop takes every write queued while the previous fsync ran and
-// commits them in one transaction; under concurrent load it lingers a
-// little for more (Options.Linger).
+// makes them durable together; under concurrent load it lingers a little
+// for more (Options.Linger). While logged writes wait for a checkpoint it
+// also wakes up to checkpoint them when the interval is over.
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	group := make([]*op, 0, s.opts.MaxGroup)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
 	busy := false // the previous group had company
-	for first := range s.ops {
+	for {
+		var first *op
+		if s.logged > 0 && s.failed == nil {
+			idle.Reset(time.Until(s.since.Add(s.opts.CheckpointInterval)))
+			select {
+			case o, ok := <-s.ops:
+				idle.Stop()
+				if !ok {
+					return
+				}
+				first = o
+			case <-idle.C:
+				// A failure leaves the writes in the log and the
+				// transaction; the next group's checkpoint reports it.
+				if s.failed == nil {
+					_ = s.checkpoint()
+				}
+				continue
+			}
+		} else {
+			o, ok := <-s.ops
+			if !ok {
+				return
+			}
+			first = o
+		}
 		group = append(group[:0], first)
 		lingering := false
 	fill:
@@ -284,41 +466,192 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// commit runs a group in one transaction. A writer whose fn fails is
+// commit applies a group to the open transaction and makes it durable: by
+// writing the log entries of its logged writes, or, when the group holds
+// another write, a checkpoint request, or the log is due (size, age), by
+// committing the transaction (a checkpoint). A writer whose fn fails is
 // answered with its error and the rest are retried without it, the same
 // contract as bbolt's DB.Batch.
 func (s *Store) commit(group []*op) {
 	for len(group) > 0 {
+		if s.failed != nil {
+			answer(group, s.failed)
+			return
+		}
 		start := time.Now()
+		err := s.begin()
+		if err != nil {
+			answer(group, err)
+			return
+		}
+		checkpoint := s.logStale
+		logged := 0
 		failed := -1
-		clear(s.pending)
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for i, o := range group {
-				if err := o.fn(tx); err != nil {
-					failed = i
-					return err
-				}
+		s.entries = s.entries[:0]
+		for i, o := range group {
+			if o.fn == nil {
+				checkpoint = true
+				continue
 			}
-			return nil
-		})
+			if err = o.fn(s.tx); err != nil {
+				failed = i
+				break
+			}
+			if o.entry == nil {
+				checkpoint = true
+				continue
+			}
+			mark := len(s.entries)
+			buf, at := beginEntry(s.entries)
+			buf = o.entry(buf)
+			if len(buf) == at+entryHeader {
+				s.entries = buf[:mark] // nothing changed: nothing to log
+				continue
+			}
+			s.entries = finishEntry(buf, at, s.log.gen)
+			logged++
+		}
 		if failed >= 0 {
+			// fn may have changed the transaction before it failed: go back
+			// to the last durable state and retry the others without it.
 			group[failed].errc <- err
-			group = append(group[:failed], group[failed+1:]...)
+			group = slices.Delete(group, failed, failed+1)
+			if rerr := s.restore(); rerr != nil {
+				answer(group, rerr)
+				return
+			}
 			continue
 		}
-		if err != nil {
-			err = fmt.Errorf("commit to %s: %w", s.path, err)
+		if (s.logged > 0 && time.Since(s.since) >= s.opts.CheckpointInterval) ||
+			s.log.size()+int64(len(s.entries)) >= s.opts.CheckpointBytes {
+			checkpoint = true
+		}
+		if checkpoint {
+			// The commit makes the group durable: its entries need not be
+			// written.
+			s.logged += logged
+			if err = s.checkpoint(); err != nil {
+				s.logged -= logged
+			}
+		} else if err = s.log.append(s.entries); err != nil {
+			// Not durable, and the log may hold part of the group after
+			// its last good entry: go back to what the log holds and
+			// commit that, so that nothing written after this group can
+			// follow a torn entry.
+			if rerr := s.restore(); rerr != nil {
+				err = errors.Join(err, rerr)
+			} else {
+				s.logStale = true
+			}
+		} else if logged > 0 {
+			if s.logged == 0 {
+				s.since = start
+			}
+			s.logged += logged
+			s.unapplied.Store(true)
+		}
+		if err == nil {
+			s.remember(checkpoint)
 		} else {
-			s.remember()
+			clear(s.pending)
 		}
-		for _, o := range group {
-			o.errc <- err
-		}
-		if s.opts.OnCommit != nil {
+		answer(group, err)
+		if err == nil && s.opts.OnCommit != nil {
 			s.opts.OnCommit(len(group), time.Since(start))
 		}
 		return
 	}
+}
+
+func answer(group []*op, err error) {
+	for _, o := range group {
+		o.errc <- err
+	}
+}
+
+// begin opens the write transaction if none is open.
+func (s *Store) begin() error {
+	if s.tx != nil {
+		return nil
+	}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("begin a write to %s: %w", s.path, err)
+	}
+	s.tx = tx
+	clear(s.pending)
+	return nil
+}
+
+// checkpoint commits the open transaction — the logged writes since the
+// last checkpoint and whatever else it holds — with the log's generation
+// marked applied, then starts a new log generation. When the commit fails,
+// the transaction is rebuilt from the log, which still holds every logged
+// write.
+func (s *Store) checkpoint() error {
+	if s.tx == nil {
+		return nil
+	}
+	start, n := time.Now(), s.logged
+	err := s.saveInstalls(s.tx)
+	if err == nil {
+		err = putApplied(s.tx, s.log.gen)
+	}
+	if err == nil {
+		err = s.tx.Commit()
+	} else {
+		_ = s.tx.Rollback()
+	}
+	s.tx = nil
+	if err != nil {
+		err = fmt.Errorf("commit to %s: %w", s.path, err)
+		if rerr := s.restore(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	s.logged = 0
+	clear(s.unsaved)
+	s.unapplied.Store(false)
+	// The commit made everything durable. Until the log has a generation
+	// that is not applied yet, new entries would be skipped on replay:
+	// every group commits instead (logStale).
+	s.logStale = s.log.reset(s.log.gen+1) != nil
+	if s.opts.OnCheckpoint != nil {
+		s.opts.OnCheckpoint(n, time.Since(start))
+	}
+	return nil
+}
+
+// restore drops the open transaction and rebuilds it from the report log:
+// the durable state of the store again.
+func (s *Store) restore() error {
+	if s.tx != nil {
+		_ = s.tx.Rollback()
+		s.tx = nil
+	}
+	clear(s.pending)
+	if s.logged == 0 {
+		return nil
+	}
+	payloads, err := s.log.current()
+	if err == nil {
+		err = s.begin()
+	}
+	for i := 0; err == nil && i < len(payloads); i++ {
+		err = s.replayEntry(s.tx, payloads[i])
+	}
+	clear(s.pending) // the cache holds the same installs
+	if err != nil {
+		if s.tx != nil {
+			_ = s.tx.Rollback()
+			s.tx = nil
+		}
+		s.failed = fmt.Errorf("store %s stopped taking writes: it could not rebuild the writes acknowledged since its last checkpoint from its report log: %w: "+
+			"restart the registry once the disk is fixed (the log is replayed on start)", s.path, err)
+		return s.failed
+	}
+	return nil
 }
 
 // domainWrite runs fn as a write whose domain refusal (not found, already
@@ -343,24 +676,39 @@ func installPrefix(id string) []byte {
 	return append(b, '/')
 }
 
-func seqKey(id string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(installPrefix(id), seq)
-}
-
-// remember moves the installs of a committed group into the cache.
-func (s *Store) remember() {
+// remember moves the installs of a durable group into the cache, and,
+// unless the group was committed (saved), into unsaved. An unsaved install
+// is never evicted: a reader that misses the cache can then read the file,
+// which holds the latest state of every install not in unsaved.
+func (s *Store) remember(saved bool) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	for id, in := range s.pending {
-		if len(s.cache) >= maxCached {
-			for k := range s.cache {
-				delete(s.cache, k)
-				break
-			}
+		if _, ok := s.cache[id]; !ok && len(s.cache) >= maxCached {
+			s.evictOne()
 		}
 		s.cache[id] = in
+		if !saved {
+			s.unsaved[id] = in
+		}
 	}
 	clear(s.pending)
+}
+
+// evictOne drops an arbitrary saved install from the cache. It looks at a
+// few only: when all of them wait for a checkpoint the cache grows past
+// maxCached until the next one.
+func (s *Store) evictOne() {
+	tries := 0
+	for k := range s.cache {
+		if _, unsaved := s.unsaved[k]; !unsaved {
+			delete(s.cache, k)
+			return
+		}
+		if tries++; tries == 8 {
+			return
+		}
+	}
 }
 
 // cached returns a private copy of a committed install, if cached.

@@ -401,13 +401,13 @@ func (s *Store) ReportedIn(ctx context.Context, installID string, from, to time.
 		return false, nil
 	}
 	found := false
-	err = s.db.View(func(tx *bolt.Tx) error {
-		prefix := installPrefix(installID)
-		c := tx.Bucket(bucketReports).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) != len(prefix)+8 {
-				continue
-			}
+	err = s.viewFresh(ctx, func(tx *bolt.Tx) error {
+		rb := tx.Bucket(bucketReports).Bucket([]byte(installID))
+		if rb == nil {
+			return nil
+		}
+		c := rb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			received, body, err := decodeReport(v)
 			if err != nil {
 				return fmt.Errorf("report %q: %w", k, err)

@@ -123,10 +123,14 @@ func readInstall(tx *bolt.Tx, id string) (store.Install, error) {
 	return in, err
 }
 
-// getInstall is the committer's read: the group's pending version, the
-// cache, or the file. The result is a private copy the caller may change.
+// getInstall is the committer's read: the group's pending version, one
+// not yet saved to the transaction, the cache, or the file. The result is a
+// private copy the caller may change.
 func (s *Store) getInstall(tx *bolt.Tx, id string) (store.Install, error) {
 	if in, ok := s.pending[id]; ok {
+		return cloneInstall(in), nil
+	}
+	if in, ok := s.unsaved[id]; ok {
 		return cloneInstall(in), nil
 	}
 	if in, ok := s.cached(id); ok {
@@ -135,15 +139,43 @@ func (s *Store) getInstall(tx *bolt.Tx, id string) (store.Install, error) {
 	return readInstall(tx, id)
 }
 
-// putInstall writes an install; the armoured licence lives in its own
-// bucket so the record rewritten on every heartbeat stays small.
-func (s *Store) putInstall(tx *bolt.Tx, in store.Install) error {
-	rec := in
-	rec.Licence.Armoured = ""
-	if err := putJSON(tx.Bucket(bucketInstalls), []byte(in.ID), rec); err != nil {
-		return err
-	}
+// hasInstall reports whether an install exists, for the committer.
+func (s *Store) hasInstall(tx *bolt.Tx, id string) bool {
+	_, pending := s.pending[id]
+	_, unsaved := s.unsaved[id]
+	return pending || unsaved || tx.Bucket(bucketInstalls).Get([]byte(id)) != nil
+}
+
+// putInstall records an install the group changed. Its record is encoded
+// into the transaction only when that is committed (saveInstalls): an
+// install that reports fifty times between two checkpoints is encoded
+// once.
+func (s *Store) putInstall(_ *bolt.Tx, in store.Install) error {
 	s.pending[in.ID] = in
+	return nil
+}
+
+// saveInstalls writes the records of the installs changed since the last
+// commit into tx; the armoured licence lives in its own bucket, so the
+// record stays small.
+func (s *Store) saveInstalls(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketInstalls)
+	save := func(in store.Install) error {
+		in.Licence.Armoured = ""
+		return putJSON(b, []byte(in.ID), in)
+	}
+	for id, in := range s.unsaved {
+		if _, newer := s.pending[id]; !newer {
+			if err := save(in); err != nil {
+				return err
+			}
+		}
+	}
+	for _, in := range s.pending {
+		if err := save(in); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -198,7 +230,7 @@ func (s *Store) ActivateInstall(ctx context.Context, a store.Activation) (store.
 				res.LinkNote = fmt.Sprintf("partner code %s is %s, so the install was activated without a partner; link it later with 'switchboard partner set CODE' once the partner is approved", p.Code, p.Status)
 			}
 		}
-		if tx.Bucket(bucketInstalls).Get([]byte(in.ID)) != nil {
+		if s.hasInstall(tx, in.ID) {
 			return nil, fmt.Errorf("install id %s collides with an existing install", in.ID)
 		}
 		if err := s.putInstall(tx, in); err != nil {
@@ -222,6 +254,8 @@ func (s *Store) GetInstall(ctx context.Context, id string) (store.Install, error
 	if in, ok := s.cached(id); ok {
 		return in, nil
 	}
+	// Not cached, so not waiting for a checkpoint either (remember): the
+	// file is up to date for this install.
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		in, err = readInstall(tx, id)
@@ -233,7 +267,7 @@ func (s *Store) GetInstall(ctx context.Context, id string) (store.Install, error
 // ListInstalls implements store.Store.
 func (s *Store) ListInstalls(ctx context.Context, f store.InstallFilter) ([]store.Install, error) {
 	var out []store.Install
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.viewFresh(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketInstalls).Cursor()
 		k, v := c.First()
 		if f.AfterID != "" {
@@ -280,23 +314,27 @@ func matchInstall(in store.Install, f store.InstallFilter) bool {
 // stores it. A refusal from fn leaves the install untouched.
 func (s *Store) updateInstall(ctx context.Context, id string, fn func(tx *bolt.Tx, in *store.Install) (error, error)) (store.Install, error) {
 	var out store.Install
-	err := s.domainWrite(ctx, func(tx *bolt.Tx) (error, error) {
-		in, err := s.getInstall(tx, id)
-		if err != nil {
-			if store.IsNotFound(err) {
-				return err, nil
-			}
-			return nil, err
-		}
-		refusal, err := fn(tx, &in)
-		if refusal != nil || err != nil {
-			out = in
-			return refusal, err
-		}
-		out = in
-		return nil, s.putInstall(tx, in)
+	err := s.domainWrite(ctx, func(tx *bolt.Tx) (refusal error, err error) {
+		out, refusal, err = s.updateInstallTx(tx, id, fn)
+		return refusal, err
 	})
 	return out, err
+}
+
+// updateInstallTx is updateInstall inside tx.
+func (s *Store) updateInstallTx(tx *bolt.Tx, id string, fn func(tx *bolt.Tx, in *store.Install) (error, error)) (store.Install, error, error) {
+	in, err := s.getInstall(tx, id)
+	if err != nil {
+		if store.IsNotFound(err) {
+			return in, err, nil
+		}
+		return in, nil, err
+	}
+	refusal, err := fn(tx, &in)
+	if refusal != nil || err != nil {
+		return in, refusal, err
+	}
+	return in, nil, s.putInstall(tx, in)
 }
 
 // LinkInstall implements store.Store.
@@ -360,24 +398,56 @@ func (s *Store) SetLicence(ctx context.Context, id string, l store.LicenceRecord
 
 // AppendReports implements store.Store. Keys and values are built before
 // the write is queued, so the shared transaction only looks up and puts.
+// The write is made durable through the report log: its entry holds the
+// reports as received, and replayEntry repeats the same steps from it.
 func (s *Store) AppendReports(ctx context.Context, id string, reports []store.IncomingReport, at time.Time) (store.AppendResult, error) {
-	var res store.AppendResult
+	var (
+		res     store.AppendResult
+		in      store.Install
+		refusal error
+	)
 	results := make([]api.ReportResult, len(reports))
 	keys, vals := encodeReports(id, reports, at)
-	in, err := s.updateInstall(ctx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
+	err := s.writeLogged(ctx, func(tx *bolt.Tx) (err error) {
+		in, refusal, err = s.appendReportsTx(tx, id, reports, at, keys, vals, results)
+		return err
+	}, func(dst []byte) []byte {
+		if refusal != nil {
+			return dst
+		}
+		return appendReportsEntry(dst, id, reports, at)
+	})
+	if err == nil {
+		err = refusal
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Results, res.Install = results, in
+	return res, nil
+}
+
+// appendReportsTx is AppendReports inside tx; it fills results.
+func (s *Store) appendReportsTx(tx *bolt.Tx, id string, reports []store.IncomingReport, at time.Time, keys, vals [][]byte, results []api.ReportResult) (store.Install, error, error) {
+	return s.updateInstallTx(tx, id, func(tx *bolt.Tx, in *store.Install) (error, error) {
 		if in.State == store.InstallDeactivated {
 			return fmt.Errorf("install %s: %w", id, store.ErrDeactivated), nil
 		}
-		rb, cb := tx.Bucket(bucketReports), tx.Bucket(bucketConflicts)
+		rb, err := installReports(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		cb := tx.Bucket(bucketConflicts)
 		for i, r := range reports {
 			seq := r.Report.Seq
 			results[i] = api.ReportResult{Seq: seq, Status: api.StatusStored}
 			key := keys[i]
+			seqKey := key[len(key)-8:]
 			// Every stored seq of an install (reports and conflicts) is at
 			// most its MaxSeq, which is written in the same transaction:
 			// above it there is nothing to look up.
 			if seq <= in.MaxSeq {
-				if old := rb.Get(key); old != nil {
+				if old := rb.Get(seqKey); old != nil {
 					dup, err := sameAsStored(cb, key, old, r.Raw)
 					if err != nil {
 						return nil, err
@@ -403,7 +473,7 @@ func (s *Store) AppendReports(ctx context.Context, id string, reports []store.In
 					continue
 				}
 			}
-			if err := rb.Put(key, vals[i]); err != nil {
+			if err := rb.Put(seqKey, vals[i]); err != nil {
 				return nil, err
 			}
 			if reason := store.ApplyReport(in, r.Report, at); reason != "" && store.FlagClone(in, reason, at) {
@@ -414,11 +484,108 @@ func (s *Store) AppendReports(ctx context.Context, id string, reports []store.In
 		}
 		return nil, nil
 	})
-	if err != nil {
-		return res, err
+}
+
+// installReports is the bucket of an install's reports, created with its
+// first report.
+func installReports(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
+	all := tx.Bucket(bucketReports)
+	if b := all.Bucket([]byte(id)); b != nil {
+		return b, nil
 	}
-	res.Results, res.Install = results, in
-	return res, nil
+	b, err := all.CreateBucket([]byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("create the report bucket of install %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// Report log entries. An entry is one AppendReports call as it came in:
+//
+//	kind(1)=entryAppendReports  at(8, unix ns)  len(id)(1) id  n(4)  n × [seq(8) len(raw)(4) raw]
+//
+// Replaying entries in log order onto the state of the last checkpoint
+// repeats every decision (stored, duplicate, conflict) the first run made
+// and answered, because appendReportsTx depends on nothing else.
+const entryAppendReports = 1
+
+func appendReportsEntry(dst []byte, id string, reports []store.IncomingReport, at time.Time) []byte {
+	dst = append(dst, entryAppendReports)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(at.UnixNano()))
+	dst = append(dst, byte(len(id)))
+	dst = append(dst, id...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(reports)))
+	for _, r := range reports {
+		dst = binary.BigEndian.AppendUint64(dst, r.Report.Seq)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.Raw)))
+		dst = append(dst, r.Raw...)
+	}
+	return dst
+}
+
+// decodeReportsEntry reads an entry back. The reports are decoded from
+// their stored JSON with encoding/json, as every reader of stored reports
+// does. p is not retained.
+func decodeReportsEntry(p []byte) (id string, reports []store.IncomingReport, at time.Time, err error) {
+	bad := func(what string) (string, []store.IncomingReport, time.Time, error) {
+		return "", nil, time.Time{}, fmt.Errorf("damaged entry (%d bytes): %s", len(p), what)
+	}
+	if len(p) < 14 || p[0] != entryAppendReports {
+		return bad("not a report batch")
+	}
+	at = time.Unix(0, int64(binary.BigEndian.Uint64(p[1:9]))).UTC()
+	idLen := int(p[9])
+	if len(p) < 10+idLen+4 {
+		return bad("short install id")
+	}
+	id = string(p[10 : 10+idLen])
+	n := binary.BigEndian.Uint32(p[10+idLen:])
+	rest := p[14+idLen:]
+	if uint64(n) > uint64(len(rest))/12 {
+		return bad("more reports than bytes")
+	}
+	reports = make([]store.IncomingReport, n)
+	for i := range reports {
+		if len(rest) < 12 {
+			return bad("short report header")
+		}
+		seq := binary.BigEndian.Uint64(rest)
+		size := binary.BigEndian.Uint32(rest[8:])
+		rest = rest[12:]
+		if uint64(size) > uint64(len(rest)) {
+			return bad("short report")
+		}
+		raw := bytes.Clone(rest[:size])
+		rest = rest[size:]
+		var r api.Report
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return bad(fmt.Sprintf("report %d is not a report: %v", i+1, err))
+		}
+		if r.Seq != seq {
+			return bad(fmt.Sprintf("report %d has seq %d, not %d", i+1, r.Seq, seq))
+		}
+		reports[i] = store.IncomingReport{Report: r, Raw: raw}
+	}
+	if len(rest) != 0 {
+		return bad("bytes after the last report")
+	}
+	return id, reports, at, nil
+}
+
+// replayEntry applies a report log entry to tx as AppendReports did. Only
+// writes that were not refused are logged, so a refusal here means the log
+// and the file disagree: an error.
+func (s *Store) replayEntry(tx *bolt.Tx, p []byte) error {
+	id, reports, at, err := decodeReportsEntry(p)
+	if err != nil {
+		return err
+	}
+	keys, vals := encodeReports(id, reports, at)
+	_, refusal, err := s.appendReportsTx(tx, id, reports, at, keys, vals, make([]api.ReportResult, len(reports)))
+	if err == nil && refusal != nil {
+		err = fmt.Errorf("install %s refuses the reports it took before: %w", id, refusal)
+	}
+	return err
 }
 
 // encodeReports builds the key and the stored value of every report in
@@ -475,7 +642,7 @@ func sameAsStored(cb *bolt.Bucket, key, stored, raw []byte) (bool, error) {
 // ListReports implements store.Store.
 func (s *Store) ListReports(ctx context.Context, id string, afterSeq uint64, limit int) ([]store.Report, error) {
 	var out []store.Report
-	err := s.scanReports(id, afterSeq, limit, func(seq uint64, v []byte) error {
+	err := s.scanReports(ctx, id, afterSeq, limit, func(seq uint64, v []byte) error {
 		at, body, err := decodeReport(v)
 		if err != nil {
 			return fmt.Errorf("report %s/%d: %w", id, seq, err)
@@ -489,26 +656,29 @@ func (s *Store) ListReports(ctx context.Context, id string, afterSeq uint64, lim
 // ListReportSeqs implements store.Store.
 func (s *Store) ListReportSeqs(ctx context.Context, id string, afterSeq uint64, limit int) ([]uint64, error) {
 	var out []uint64
-	err := s.scanReports(id, afterSeq, limit, func(seq uint64, _ []byte) error {
+	err := s.scanReports(ctx, id, afterSeq, limit, func(seq uint64, _ []byte) error {
 		out = append(out, seq)
 		return nil
 	})
 	return out, err
 }
 
-func (s *Store) scanReports(id string, afterSeq uint64, limit int, fn func(seq uint64, v []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+func (s *Store) scanReports(ctx context.Context, id string, afterSeq uint64, limit int, fn func(seq uint64, v []byte) error) error {
+	return s.viewFresh(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketInstalls).Get([]byte(id)) == nil {
 			return store.NotFoundf("install %s", id)
 		}
-		prefix := installPrefix(id)
-		c := tx.Bucket(bucketReports).Cursor()
+		rb := tx.Bucket(bucketReports).Bucket([]byte(id))
+		if rb == nil {
+			return nil // no report yet
+		}
+		c := rb.Cursor()
 		n := 0
-		for k, v := c.Seek(seqKey(id, afterSeq)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) != len(prefix)+8 {
-				continue
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, afterSeq)); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("report key %q of install %s is damaged", k, id)
 			}
-			seq := binary.BigEndian.Uint64(k[len(prefix):])
+			seq := binary.BigEndian.Uint64(k)
 			if seq <= afterSeq {
 				continue
 			}
@@ -527,7 +697,7 @@ func (s *Store) scanReports(id string, afterSeq uint64, limit int, fn func(seq u
 // ListEvents implements store.Store.
 func (s *Store) ListEvents(ctx context.Context, id string) ([]store.Event, error) {
 	var out []store.Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.viewFresh(ctx, func(tx *bolt.Tx) error {
 		prefix := installPrefix(id)
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

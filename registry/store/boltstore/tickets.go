@@ -84,7 +84,7 @@ func (s *Store) CreateTicket(ctx context.Context, t store.Ticket) (store.Ticket,
 			out = old
 			return nil, nil
 		}
-		if tx.Bucket(bucketInstalls).Get([]byte(t.InstallID)) == nil {
+		if !s.hasInstall(tx, t.InstallID) {
 			return store.NotFoundf("install %s", t.InstallID), nil
 		}
 		if err := putTicket(tx, nil, t); err != nil {
