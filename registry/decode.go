@@ -185,6 +185,13 @@ func checkString(name, v string) error {
 	if len(v) > maxStringLen {
 		return fmt.Errorf("%s is %d bytes; at most %d", name, len(v), maxStringLen)
 	}
+	plain := true // printable ASCII, the common case: one pass
+	for i := 0; i < len(v) && plain; i++ {
+		plain = v[i] >= 0x20 && v[i] < 0x7f
+	}
+	if plain {
+		return nil
+	}
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%s is not valid UTF-8", name)
 	}

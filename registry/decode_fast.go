@@ -65,14 +65,15 @@ func (p *fastParser) str() ([]byte, bool) {
 	start := p.i
 	for ; p.i < len(p.b); p.i++ {
 		c := p.b[p.i]
+		if plainJSON[c] || c == '<' || c == '>' || c == '&' {
+			continue
+		}
 		if c == '"' {
 			s := p.b[start:p.i]
 			p.i++
 			return s, true
 		}
-		if c < 0x20 || c == '\\' || c >= 0x80 {
-			return nil, false
-		}
+		return nil, false // an escape, a control character or non-ASCII: the slow path
 	}
 	return nil, false
 }

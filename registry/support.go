@@ -360,6 +360,16 @@ func (s *Server) pathTicket(r *http.Request) (store.Ticket, error) {
 	return t, err
 }
 
+// pathTicketBody is pathTicket for a request with a body, which it reads.
+func (s *Server) pathTicketBody(w http.ResponseWriter, r *http.Request) (store.Ticket, []byte, error) {
+	t, err := s.pathTicket(r)
+	if err != nil {
+		return t, nil, err
+	}
+	body, err := s.readBody(w, r)
+	return t, body, err
+}
+
 func (s *Server) handleAdminTicket(w http.ResponseWriter, r *http.Request) {
 	t, err := s.pathTicket(r)
 	if err != nil {
@@ -371,11 +381,7 @@ func (s *Server) handleAdminTicket(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAdminRouteTicket(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
-		t, err := s.pathTicket(r)
-		if err != nil {
-			return err
-		}
-		body, err := s.readBody(w, r)
+		t, body, err := s.pathTicketBody(w, r)
 		if err != nil {
 			return err
 		}
@@ -500,11 +506,7 @@ func staffNoteDelivery(t store.Ticket) string {
 // adds a second note.
 func (s *Server) handleAdminTicketNote(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
-		t, err := s.pathTicket(r)
-		if err != nil {
-			return err
-		}
-		body, err := s.readBody(w, r)
+		t, body, err := s.pathTicketBody(w, r)
 		if err != nil {
 			return err
 		}

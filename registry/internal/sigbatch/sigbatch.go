@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/hdevalence/ed25519consensus"
+
+	"github.com/switchboard-dev/switchboard/internal/linger"
 )
 
 // MaxBatch bounds a batch: beyond a few dozen signatures the saving per
@@ -137,38 +139,11 @@ func (v *Verifier) work() {
 	timer.Stop()
 	busy := false // the previous batch had company
 	for first := range v.reqs {
-		batch = append(batch[:0], first)
-		lingering := false
-	fill:
-		for len(batch) < MaxBatch {
-			select {
-			case r, ok := <-v.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-				continue
-			default:
-			}
-			if !busy || lingering || v.linger <= 0 || len(batch) >= minBatch {
-				break
-			}
-			lingering = true
-			timer.Reset(v.linger)
-		wait:
-			for len(batch) < minBatch {
-				select {
-				case r, ok := <-v.reqs:
-					if !ok {
-						break wait
-					}
-					batch = append(batch, r)
-				case <-timer.C:
-					break wait
-				}
-			}
-			timer.Stop()
+		wait := time.Duration(0)
+		if busy {
+			wait = v.linger
 		}
+		batch, _ = linger.Fill(v.reqs, append(batch[:0], first), MaxBatch, minBatch, wait, timer)
 		busy = len(batch) > 1
 		v.check(batch)
 	}

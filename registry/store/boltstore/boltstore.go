@@ -21,6 +21,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/switchboard-dev/switchboard/internal/linger"
 	"github.com/switchboard-dev/switchboard/registry/store"
 )
 
@@ -428,39 +429,13 @@ func (s *Store) commitLoop() {
 			}
 			first = o
 		}
-		group = append(group[:0], first)
-		lingering := false
-	fill:
-		for len(group) < s.opts.MaxGroup {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break fill
-				}
-				group = append(group, o)
-				continue
-			default:
-			}
-			if !busy || s.opts.Linger < 0 || lingering {
-				break
-			}
-			// Linger once, for writes in flight towards the queue.
-			lingering = true
-			timer.Reset(s.opts.Linger)
-		wait:
-			for len(group) < s.opts.MaxGroup {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						break wait
-					}
-					group = append(group, o)
-				case <-timer.C:
-					break wait
-				}
-			}
-			timer.Stop()
+		// Linger only under concurrent load, for writes in flight towards
+		// the queue: a lone write is made durable at once.
+		wait := time.Duration(0)
+		if busy {
+			wait = s.opts.Linger
 		}
+		group, _ = linger.Fill(s.ops, append(group[:0], first), s.opts.MaxGroup, s.opts.MaxGroup, wait, timer)
 		busy = len(group) > 1
 		s.commit(group)
 	}
