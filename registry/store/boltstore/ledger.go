@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -400,44 +401,38 @@ func (s *Store) ReportedIn(ctx context.Context, installID string, from, to time.
 	if in.LastSeen.Before(from) {
 		return false, nil
 	}
-	found := false
-	err = s.viewFresh(ctx, func(tx *bolt.Tx) error {
-		rb := tx.Bucket(bucketReports).Bucket([]byte(installID))
-		if rb == nil {
+	err = s.scanReports(ctx, installID, 0, 0, func(seq uint64, v []byte) error {
+		received, body, err := decodeReport(v)
+		if err != nil {
+			return fmt.Errorf("report %s/%d: %w", installID, seq, err)
+		}
+		if received.Before(from) {
 			return nil
 		}
-		c := rb.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			received, body, err := decodeReport(v)
-			if err != nil {
-				return fmt.Errorf("report %q: %w", k, err)
-			}
-			if received.Before(from) {
-				continue
-			}
-			var rt reportTimes
-			if err := json.Unmarshal(body, &rt); err != nil {
-				return fmt.Errorf("decode report %q: %w", k, err)
-			}
-			first, last := rt.At, rt.At
-			if rt.Summary != nil {
-				first, last = rt.Summary.FirstAt, rt.Summary.LastAt
-			}
-			if last.After(received) {
-				last = received
-			}
-			if first.After(last) {
-				first = last
-			}
-			// [first, last] meets [from, to)
-			if !last.Before(from) && first.Before(to) {
-				found = true
-				return nil
-			}
+		var rt reportTimes
+		if err := json.Unmarshal(body, &rt); err != nil {
+			return fmt.Errorf("decode report %s/%d: %w", installID, seq, err)
+		}
+		first, last := rt.At, rt.At
+		if rt.Summary != nil {
+			first, last = rt.Summary.FirstAt, rt.Summary.LastAt
+		}
+		if last.After(received) {
+			last = received
+		}
+		if first.After(last) {
+			first = last
+		}
+		// [first, last] meets [from, to)
+		if !last.Before(from) && first.Before(to) {
+			return errStopScan
 		}
 		return nil
 	})
-	return found, err
+	if errors.Is(err, errStopScan) {
+		return true, nil
+	}
+	return false, err
 }
 
 // PutPaymentAliases implements store.LedgerStore. An alias keeps the

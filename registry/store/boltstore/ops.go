@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -502,7 +503,7 @@ func installReports(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 
 // Report log entries. An entry is one AppendReports call as it came in:
 //
-//	kind(1)=entryAppendReports  at(8, unix ns)  len(id)(1) id  n(4)  n × [seq(8) len(raw)(4) raw]
+//	kind(1)=entryAppendReports  at(8, unix ns)  len(id)(1) id  n(4)  n × [len(raw)(4) raw]
 //
 // Replaying entries in log order onto the state of the last checkpoint
 // repeats every decision (stored, duplicate, conflict) the first run made
@@ -516,7 +517,6 @@ func appendReportsEntry(dst []byte, id string, reports []store.IncomingReport, a
 	dst = append(dst, id...)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(reports)))
 	for _, r := range reports {
-		dst = binary.BigEndian.AppendUint64(dst, r.Report.Seq)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.Raw)))
 		dst = append(dst, r.Raw...)
 	}
@@ -541,17 +541,16 @@ func decodeReportsEntry(p []byte) (id string, reports []store.IncomingReport, at
 	id = string(p[10 : 10+idLen])
 	n := binary.BigEndian.Uint32(p[10+idLen:])
 	rest := p[14+idLen:]
-	if uint64(n) > uint64(len(rest))/12 {
+	if uint64(n) > uint64(len(rest))/4 {
 		return bad("more reports than bytes")
 	}
 	reports = make([]store.IncomingReport, n)
 	for i := range reports {
-		if len(rest) < 12 {
+		if len(rest) < 4 {
 			return bad("short report header")
 		}
-		seq := binary.BigEndian.Uint64(rest)
-		size := binary.BigEndian.Uint32(rest[8:])
-		rest = rest[12:]
+		size := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
 		if uint64(size) > uint64(len(rest)) {
 			return bad("short report")
 		}
@@ -560,9 +559,6 @@ func decodeReportsEntry(p []byte) (id string, reports []store.IncomingReport, at
 		var r api.Report
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return bad(fmt.Sprintf("report %d is not a report: %v", i+1, err))
-		}
-		if r.Seq != seq {
-			return bad(fmt.Sprintf("report %d has seq %d, not %d", i+1, r.Seq, seq))
 		}
 		reports[i] = store.IncomingReport{Report: r, Raw: raw}
 	}
@@ -663,6 +659,12 @@ func (s *Store) ListReportSeqs(ctx context.Context, id string, afterSeq uint64, 
 	return out, err
 }
 
+// errStopScan, returned by a scanReports callback, ends the scan early;
+// scanReports returns it as it is.
+var errStopScan = errors.New("scan stopped")
+
+// scanReports calls fn for an install's stored reports with Seq > afterSeq,
+// in seq order, at most limit of them (0: all).
 func (s *Store) scanReports(ctx context.Context, id string, afterSeq uint64, limit int, fn func(seq uint64, v []byte) error) error {
 	return s.viewFresh(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketInstalls).Get([]byte(id)) == nil {
