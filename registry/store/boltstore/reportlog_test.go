@@ -38,15 +38,17 @@ func crashImage(t *testing.T, s *Store) string {
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "r.db")
 	for _, suffix := range []string{"", LogSuffix} {
-		data, err := os.ReadFile(s.Path() + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+suffix, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		copyFile(t, s.Path()+suffix, dst+suffix)
 	}
 	return dst
+}
+
+// appendT appends heartbeats first..first+n-1 of id and fails t on error.
+func appendT(t *testing.T, s *Store, id string, first uint64, n int) {
+	t.Helper()
+	if _, err := s.AppendReports(context.Background(), id, benchBatch(t, "h", first, n), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // snapshot is everything a store says about one install.
@@ -156,13 +158,9 @@ func TestTornLogTailIsDropped(t *testing.T) {
 	const id = "itorntorntorntorntorntorntor"
 	activate(t, s, id)
 	ctx := context.Background()
-	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 1, 3), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 1, 3)
 	before := s.log.end
-	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 4, 1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 4, 1)
 	image := crashImage(t, s)
 	full, err := os.ReadFile(image + LogSuffix)
 	if err != nil {
@@ -216,9 +214,7 @@ func TestCheckpointEmptiesTheLog(t *testing.T) {
 	const id = "icheckcheckcheckcheckcheckch"
 	activate(t, s, id)
 	ctx := context.Background()
-	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 1, 2), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 1, 2)
 	gen := s.log.gen
 	if seqs, _ := s.ListReportSeqs(ctx, id, 0, 0); len(seqs) != 2 { // a fresh read checkpoints
 		t.Fatalf("seqs %v", seqs)
@@ -229,9 +225,7 @@ func TestCheckpointEmptiesTheLog(t *testing.T) {
 	if n == 0 || s.log.gen != gen+1 || s.log.size() != 0 {
 		t.Fatalf("after the read: %d checkpoints, generation %d (was %d), log %d bytes", n, s.log.gen, gen, s.log.size())
 	}
-	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 3, 1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 3, 1)
 	r := openT(t, crashImage(t, s))
 	defer r.Close()
 	if seqs, err := r.ListReportSeqs(ctx, id, 0, 0); err != nil || fmt.Sprint(seqs) != "[1 2 3]" {
@@ -268,9 +262,7 @@ func TestLogWriteFailureFallsBackToCommits(t *testing.T) {
 	const id = "ifailfailfailfailfailfailfai"
 	activate(t, s, id)
 	ctx := context.Background()
-	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 1, 2), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 1, 2)
 	s.log.f = brokenLog{File: s.log.f.(*os.File)}
 	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 3, 1), time.Now()); err == nil || !errors.Is(err, errDisk) {
 		t.Fatalf("append with a broken log: %v", err)
@@ -301,9 +293,7 @@ func TestStoreStopsWhenItCannotRebuild(t *testing.T) {
 	const id = "istopstopstopstopstopstopsto"
 	activate(t, s, id)
 	ctx := context.Background()
-	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 1, 2), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 1, 2)
 	image := crashImage(t, s)
 	s.log.f = brokenLog{File: s.log.f.(*os.File), reads: true}
 	if _, err := s.AppendReports(ctx, id, benchBatch(t, "h", 3, 1), time.Now()); err == nil {
@@ -373,9 +363,7 @@ func TestBothHeadersDamagedIsRefused(t *testing.T) {
 	s := openNoCheckpoint(t, filepath.Join(t.TempDir(), "r.db"))
 	const id = "iheadheadheadheadheadheadhea"
 	activate(t, s, id)
-	if _, err := s.AppendReports(context.Background(), id, benchBatch(t, "h", 1, 1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, id, 1, 1)
 	image := crashImage(t, s)
 	s.Close()
 	f, err := os.OpenFile(image+LogSuffix, os.O_RDWR, 0)
@@ -531,9 +519,7 @@ func TestMigrateVersion1Reports(t *testing.T) {
 	if v, err := ReadSchemaVersion(s.db); err != nil || v != store.SchemaVersion {
 		t.Fatalf("schema version %d %v", v, err)
 	}
-	if _, err := s.AppendReports(ctx, ids[0], benchBatch(t, "h", uint64(n), 1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	appendT(t, s, ids[0], uint64(n), 1)
 }
 
 // FuzzReadReportLog: whatever a log file holds, reading it does not panic,
