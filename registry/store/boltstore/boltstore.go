@@ -2,7 +2,8 @@
 // file, with many concurrent writers grouped into one durable step per
 // fsync (group commit). Heartbeat reports, the bulk of the writes, are made
 // durable through a report log beside the file (reportlog.go) and reach
-// the bbolt file in periodic checkpoints; every other write is a bbolt
+// the bbolt file in periodic checkpoints, which commit in the background
+// while the next reports go to a second log; every other write is a bbolt
 // commit of its own group. Either way a write returns only once it is on
 // disk, and the store reopens to exactly what was acknowledged.
 package boltstore
@@ -50,10 +51,14 @@ var (
 	allBuckets = [][]byte{bucketMeta, bucketPartners, bucketInstalls, bucketInstallKeys, bucketReports, bucketConflicts, bucketEvents, bucketLicences}
 )
 
-// LogSuffix names the report log of a store: the store's path with it
-// appended ("registry.db-wal"). It belongs with the store file: copy both,
-// or stop the registry first (a clean close leaves nothing in the log).
-const LogSuffix = "-wal"
+// LogSuffix and SpareLogSuffix name the two report log files of a store:
+// the store's path with them appended ("registry.db-wal",
+// "registry.db-wal2"). They belong with the store file: copy all three,
+// or stop the registry first (a clean close leaves nothing in the logs).
+const (
+	LogSuffix      = "-wal"
+	SpareLogSuffix = "-wal2"
+)
 
 // Options tune the engine.
 type Options struct {
@@ -100,7 +105,19 @@ type Store struct {
 
 	// The committer's state; only the committer goroutine touches it
 	// (Open and Close before it starts and after it ends).
-	log      *reportLog
+	log *reportLog
+	// spare is the other log file. While a checkpoint commits the
+	// generation of one file in the background (ckpt), the next generation
+	// is written to the other; spareUnapplied says a checkpoint of spare's
+	// generation failed, so it is replayed with log's until one succeeds.
+	spare          *reportLog
+	spareUnapplied bool
+	ckpt           *checkpointRun
+	replaying      bool                 // restore: installs are read from the transaction only
+	commitTx       func(*bolt.Tx) error // (*bolt.Tx).Commit; tests hold it or fail it
+	// later holds the changes to the file of the writes made durable while
+	// a checkpoint was in flight (commitEarly), applied when it ends.
+	later    []func(tx *bolt.Tx) error
 	tx       *bolt.Tx  // the open write transaction: logged writes since the last checkpoint
 	logged   int       // writes logged since the last checkpoint
 	since    time.Time // when the first of them was logged
@@ -121,6 +138,9 @@ type Store struct {
 	// holds durable state, and every unsaved install (see remember).
 	pending map[string]store.Install
 	unsaved map[string]store.Install
+	// saving holds the unsaved installs an in-flight checkpoint writes: kept
+	// from eviction until it is durable.
+	saving  map[string]store.Install
 	cacheMu sync.RWMutex
 	cache   map[string]store.Install
 }
@@ -138,7 +158,20 @@ type op struct {
 	// entry to dst after fn succeeded, or returns dst as it is when fn
 	// changed nothing. Without entry the write is made durable by a commit.
 	entry func(dst []byte) []byte
+	// early, optional for a logged write, does what fn does without the
+	// transaction while a checkpoint has it: it decides on the installs in
+	// memory and returns the changes to the file to apply later, or false
+	// when it cannot decide that way (the write then waits for the
+	// checkpoint). The log entry and the answer are the same either way.
+	early func() (later func(tx *bolt.Tx) error, ok bool)
 	errc  chan error
+}
+
+// checkpointRun is a checkpoint committing in the background.
+type checkpointRun struct {
+	done   chan error // the commit's result
+	logged int        // logged writes it brings into the file
+	start  time.Time
 }
 
 // Open opens (creating if needed) the store at path and its report log,
@@ -179,7 +212,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, 4096), done: make(chan struct{}),
+	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, 4096), done: make(chan struct{}), commitTx: (*bolt.Tx).Commit,
 		pending: map[string]store.Install{}, unsaved: map[string]store.Install{}, cache: map[string]store.Install{}}
 	if err := s.openLog(); err != nil {
 		_ = db.Close()
@@ -196,7 +229,17 @@ func (s *Store) openLog() error {
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", s.path, err)
 	}
-	s.log = log
+	spare, spareGen, sparePayloads, err := openReportLog(s.path + SpareLogSuffix)
+	if err != nil {
+		_ = log.close()
+		return fmt.Errorf("open store %s: %w", s.path, err)
+	}
+	// The file with the newer generation is the current log; the other
+	// may hold the generation before it, whose checkpoint a crash cut.
+	if spareGen > gen {
+		log, spare, gen, spareGen, payloads, sparePayloads = spare, log, spareGen, gen, sparePayloads, payloads
+	}
+	s.log, s.spare = log, spare
 	var applied uint64
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keyLogApplied); len(v) == 8 {
@@ -204,6 +247,9 @@ func (s *Store) openLog() error {
 		}
 		return nil
 	})
+	if spareGen > applied {
+		payloads = append(sparePayloads, payloads...)
+	}
 	switch {
 	case err != nil:
 	case gen > applied && len(payloads) > 0:
@@ -228,6 +274,7 @@ func (s *Store) openLog() error {
 			_ = s.tx.Rollback()
 		}
 		_ = log.close()
+		_ = spare.close()
 		return fmt.Errorf("open store %s: %w", s.path, err)
 	}
 	return nil
@@ -325,6 +372,9 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.done
+	if s.ckpt != nil {
+		s.endCheckpoint(<-s.ckpt.done)
+	}
 	// A failed store keeps its log as it is, for the next start to replay.
 	err := s.failed
 	if err == nil {
@@ -334,7 +384,7 @@ func (s *Store) Close() error {
 		_ = s.tx.Rollback()
 		s.tx = nil
 	}
-	err = errors.Join(err, s.log.close())
+	err = errors.Join(err, s.log.close(), s.spare.close())
 	if cerr := s.db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close store %s: %w", s.path, cerr))
 	}
@@ -348,12 +398,6 @@ func (s *Store) Close() error {
 // fn rolls back only fn's own effects.
 func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return s.enqueue(ctx, &op{fn: fn})
-}
-
-// writeLogged is write for a write made durable through the report log:
-// entry appends the payload replayEntry turns back into the same effects.
-func (s *Store) writeLogged(ctx context.Context, fn func(tx *bolt.Tx) error, entry func(dst []byte) []byte) error {
-	return s.enqueue(ctx, &op{fn: fn, entry: entry})
 }
 
 // flush returns once every write acknowledged before it is in the bbolt
@@ -404,30 +448,33 @@ func (s *Store) commitLoop() {
 	idle.Stop()
 	busy := false // the previous group had company
 	for {
-		var first *op
-		if s.logged > 0 && s.failed == nil {
+		var (
+			first *op
+			due   <-chan time.Time
+			ended <-chan error
+		)
+		switch {
+		case s.ckpt != nil:
+			ended = s.ckpt.done
+		case s.logged > 0 && s.failed == nil:
 			idle.Reset(time.Until(s.since.Add(s.opts.CheckpointInterval)))
-			select {
-			case o, ok := <-s.ops:
-				idle.Stop()
-				if !ok {
-					return
-				}
-				first = o
-			case <-idle.C:
-				// A failure leaves the writes in the log and the
-				// transaction; the next group's checkpoint reports it.
-				if s.failed == nil {
-					_ = s.checkpoint()
-				}
-				continue
-			}
-		} else {
-			o, ok := <-s.ops
+			due = idle.C
+		}
+		select {
+		case o, ok := <-s.ops:
+			idle.Stop()
 			if !ok {
 				return
 			}
 			first = o
+		case <-due:
+			// A failure leaves the writes in the log and the
+			// transaction; the next group's checkpoint reports it.
+			s.startCheckpoint()
+			continue
+		case err := <-ended:
+			s.endCheckpoint(err)
+			continue
 		}
 		// Linger only under concurrent load, for writes in flight towards
 		// the queue: a lone write is made durable at once.
@@ -448,6 +495,12 @@ func (s *Store) commitLoop() {
 // answered with its error and the rest are retried without it, the same
 // contract as bbolt's DB.Batch.
 func (s *Store) commit(group []*op) {
+	if s.ckpt != nil {
+		if s.commitEarly(group) {
+			return
+		}
+		s.endCheckpoint(<-s.ckpt.done)
+	}
 	for len(group) > 0 {
 		if s.failed != nil {
 			answer(group, s.failed)
@@ -497,8 +550,12 @@ func (s *Store) commit(group []*op) {
 			}
 			continue
 		}
-		if (s.logged > 0 && time.Since(s.since) >= s.opts.CheckpointInterval) ||
-			s.log.size()+int64(len(s.entries)) >= s.opts.CheckpointBytes {
+		// A checkpoint that is due only by the log's age or size starts
+		// after the group is logged and answered, and commits in the
+		// background; one the group needs commits now.
+		due := (s.logged > 0 && time.Since(s.since) >= s.opts.CheckpointInterval) ||
+			s.log.size()+int64(len(s.entries)) >= s.opts.CheckpointBytes
+		if due && (s.logStale || s.spareUnapplied) {
 			checkpoint = true
 		}
 		if checkpoint {
@@ -534,8 +591,77 @@ func (s *Store) commit(group []*op) {
 		if err == nil && s.opts.OnCommit != nil {
 			s.opts.OnCommit(len(group), time.Since(start))
 		}
+		if err == nil && due && !checkpoint {
+			s.startCheckpoint()
+		}
 		return
 	}
+}
+
+// commitEarly makes a group durable while a checkpoint holds the
+// transaction, when every write in it can be decided without it (see
+// op.early): their entries go to the log of the next generation and their
+// changes to the file wait in later. It returns false, having changed
+// nothing, when the group has to wait for the checkpoint.
+func (s *Store) commitEarly(group []*op) bool {
+	start := time.Now()
+	s.entries = s.entries[:0]
+	mark := len(s.later)
+	logged := 0
+	for _, o := range group {
+		var later func(*bolt.Tx) error
+		ok := o.early != nil && o.entry != nil
+		if ok {
+			later, ok = o.early()
+		}
+		if !ok {
+			clear(s.pending)
+			s.later = s.later[:mark]
+			return false
+		}
+		at := len(s.entries)
+		buf, hdr := beginEntry(s.entries)
+		buf = o.entry(buf)
+		if len(buf) == hdr+entryHeader {
+			s.entries = buf[:at]
+			continue
+		}
+		s.entries = finishEntry(buf, hdr, s.log.gen)
+		s.later = append(s.later, later)
+		logged++
+	}
+	if s.log.size()+int64(len(s.entries)) >= s.opts.CheckpointBytes {
+		// The next checkpoint is due already: this one has to end first.
+		clear(s.pending)
+		s.later = s.later[:mark]
+		return false
+	}
+	if err := s.log.append(s.entries); err != nil {
+		// As in commit: back to what the logs hold, committed in full
+		// from now on, so nothing follows a torn entry.
+		clear(s.pending)
+		s.later = s.later[:mark]
+		s.endCheckpoint(<-s.ckpt.done)
+		if rerr := s.restore(); rerr != nil {
+			err = errors.Join(err, rerr)
+		} else {
+			s.logStale = true
+		}
+		answer(group, err)
+		return true
+	}
+	if logged > 0 {
+		if s.logged == 0 {
+			s.since = start
+		}
+		s.logged += logged
+	}
+	s.remember(false)
+	answer(group, nil)
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(len(group), time.Since(start))
+	}
+	return true
 }
 
 func answer(group []*op, err error) {
@@ -587,6 +713,7 @@ func (s *Store) checkpoint() error {
 	}
 	s.logged = 0
 	clear(s.unsaved)
+	s.spareUnapplied = false
 	s.unapplied.Store(false)
 	// The commit made everything durable. Until the log has a generation
 	// that is not applied yet, new entries would be skipped on replay:
@@ -598,25 +725,112 @@ func (s *Store) checkpoint() error {
 	return nil
 }
 
-// restore drops the open transaction and rebuilds it from the report log:
-// the durable state of the store again.
+// startCheckpoint checkpoints in the background: the log's generation is
+// committed with the transaction while writes go on into the spare log
+// under the next generation (commitEarly). It checkpoints at once when the
+// spare log cannot take the next generation.
+func (s *Store) startCheckpoint() {
+	if s.tx == nil || s.failed != nil {
+		return
+	}
+	start := time.Now()
+	err := s.saveInstalls(s.tx)
+	if err == nil {
+		err = putApplied(s.tx, s.log.gen)
+	}
+	if err != nil {
+		_ = s.restore() // the log holds every write; the next checkpoint tries again
+		return
+	}
+	if s.logStale || s.spareUnapplied || s.spare.reset(s.log.gen+1) != nil {
+		_ = s.checkpoint()
+		return
+	}
+	run := &checkpointRun{done: make(chan error, 1), logged: s.logged, start: start}
+	tx := s.tx
+	go func() { run.done <- s.commitTx(tx) }()
+	s.tx, s.ckpt = nil, run
+	s.log, s.spare = s.spare, s.log
+	s.logged = 0
+	s.saving, s.unsaved = s.unsaved, map[string]store.Install{}
+}
+
+// endCheckpoint takes the result of the checkpoint in flight. After a
+// success the writes made durable meanwhile go into a new transaction;
+// after a failure the transaction is rebuilt from both logs, and the next
+// checkpoint commits at once.
+func (s *Store) endCheckpoint(err error) {
+	run := s.ckpt
+	s.ckpt = nil
+	if err != nil {
+		s.spareUnapplied = true
+		s.logged += run.logged
+		s.later = nil
+		_ = s.restore()
+		return
+	}
+	s.saving = nil
+	if s.opts.OnCheckpoint != nil {
+		s.opts.OnCheckpoint(run.logged, time.Since(run.start))
+	}
+	later := s.later
+	s.later = nil
+	if len(later) == 0 {
+		s.unapplied.Store(s.logged > 0)
+		return
+	}
+	err = s.begin()
+	for i := 0; err == nil && i < len(later); i++ {
+		err = later[i](s.tx)
+	}
+	if err != nil {
+		_ = s.restore()
+	}
+}
+
+// restore drops the open transaction and rebuilds it from the report logs:
+// the durable state of the store again. The installs the logged writes
+// changed are computed again from the file's records (replaying), as on a
+// restart, so that the events they raised are recorded again.
 func (s *Store) restore() error {
 	if s.tx != nil {
 		_ = s.tx.Rollback()
 		s.tx = nil
 	}
 	clear(s.pending)
+	s.later = nil
 	if s.logged == 0 {
 		return nil
 	}
-	payloads, err := s.log.current()
+	// The installs of a failed checkpoint are unsaved again. Readers keep
+	// the cached installs meanwhile: replaying computes the same ones.
+	for id, in := range s.saving {
+		if _, newer := s.unsaved[id]; !newer {
+			s.unsaved[id] = in
+		}
+	}
+	s.saving = nil
+	s.replaying = true
+	defer func() { s.replaying = false }()
+	var payloads [][]byte
+	var err error
+	if s.spareUnapplied {
+		payloads, err = s.spare.current()
+	}
+	if err == nil {
+		var cur [][]byte
+		cur, err = s.log.current()
+		payloads = append(payloads, cur...)
+	}
 	if err == nil {
 		err = s.begin()
 	}
 	for i := 0; err == nil && i < len(payloads); i++ {
 		err = s.replayEntry(s.tx, payloads[i])
 	}
-	clear(s.pending) // the cache holds the same installs
+	if err == nil {
+		s.remember(false)
+	}
 	if err != nil {
 		if s.tx != nil {
 			_ = s.tx.Rollback()
@@ -676,7 +890,9 @@ func (s *Store) remember(saved bool) {
 func (s *Store) evictOne() {
 	tries := 0
 	for k := range s.cache {
-		if _, unsaved := s.unsaved[k]; !unsaved {
+		_, unsaved := s.unsaved[k]
+		_, saving := s.saving[k]
+		if !unsaved && !saving {
 			delete(s.cache, k)
 			return
 		}

@@ -131,6 +131,9 @@ func (s *Store) getInstall(tx *bolt.Tx, id string) (store.Install, error) {
 	if in, ok := s.pending[id]; ok {
 		return cloneInstall(in), nil
 	}
+	if s.replaying {
+		return readInstall(tx, id)
+	}
 	if in, ok := s.unsaved[id]; ok {
 		return cloneInstall(in), nil
 	}
@@ -409,15 +412,21 @@ func (s *Store) AppendReports(ctx context.Context, id string, reports []store.In
 	)
 	results := make([]api.ReportResult, len(reports))
 	keys, vals := encodeReports(id, reports, at)
-	err := s.writeLogged(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.enqueue(ctx, &op{fn: func(tx *bolt.Tx) (err error) {
 		in, refusal, err = s.appendReportsTx(tx, id, reports, at, keys, vals, results)
 		return err
-	}, func(dst []byte) []byte {
+	}, entry: func(dst []byte) []byte {
 		if refusal != nil {
 			return dst
 		}
 		return appendReportsEntry(dst, id, reports, at)
-	})
+	}, early: func() (func(*bolt.Tx) error, bool) {
+		var later func(*bolt.Tx) error
+		var ok bool
+		in, later, ok = s.appendReportsEarly(id, reports, at, keys, vals, results)
+		refusal = nil
+		return later, ok
+	}})
 	if err == nil {
 		err = refusal
 	}
@@ -477,14 +486,69 @@ func (s *Store) appendReportsTx(tx *bolt.Tx, id string, reports []store.Incoming
 			if err := rb.Put(seqKey, vals[i]); err != nil {
 				return nil, err
 			}
-			if reason := store.ApplyReport(in, r.Report, at); reason != "" && store.FlagClone(in, reason, at) {
-				if err := addEvent(tx, store.Event{InstallID: id, Kind: store.EventCloned, At: at, Why: reason}); err != nil {
+			if e, ok := applyNew(in, r.Report, at); ok {
+				if err := addEvent(tx, e); err != nil {
 					return nil, err
 				}
 			}
 		}
 		return nil, nil
 	})
+}
+
+// applyNew folds a report stored for the first time into its install and
+// returns the event to record when it shows the install cloned.
+func applyNew(in *store.Install, r api.Report, at time.Time) (store.Event, bool) {
+	if reason := store.ApplyReport(in, r, at); reason != "" && store.FlagClone(in, reason, at) {
+		return store.Event{InstallID: in.ID, Kind: store.EventCloned, At: at, Why: reason}, true
+	}
+	return store.Event{}, false
+}
+
+// appendReportsEarly is appendReportsTx for a batch of reports newer than
+// any the install stored (the steady flow of heartbeats), decided on the
+// install in memory while a checkpoint holds the transaction: the same
+// results and install, and the writes into the file returned for later.
+// Anything else — an install not in memory, a deactivated one, a seq that
+// needs looking up — is left to appendReportsTx (false).
+func (s *Store) appendReportsEarly(id string, reports []store.IncomingReport, at time.Time, keys, vals [][]byte, results []api.ReportResult) (store.Install, func(*bolt.Tx) error, bool) {
+	in, ok := s.pending[id]
+	if ok {
+		in = cloneInstall(in)
+	} else if in, ok = s.cached(id); !ok {
+		return in, nil, false
+	}
+	if in.State == store.InstallDeactivated {
+		return in, nil, false
+	}
+	var events []store.Event
+	for i, r := range reports {
+		if r.Report.Seq <= in.MaxSeq {
+			return in, nil, false
+		}
+		results[i] = api.ReportResult{Seq: r.Report.Seq, Status: api.StatusStored}
+		if e, ok := applyNew(&in, r.Report, at); ok {
+			events = append(events, e)
+		}
+	}
+	s.pending[id] = in
+	return in, func(tx *bolt.Tx) error {
+		rb, err := installReports(tx, id)
+		if err != nil {
+			return err
+		}
+		for i, key := range keys {
+			if err := rb.Put(key[len(key)-8:], vals[i]); err != nil {
+				return err
+			}
+		}
+		for _, e := range events {
+			if err := addEvent(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, true
 }
 
 // installReports is the bucket of an install's reports, created with its

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 )
 
 // The report log makes heartbeat reports durable with one small sequential
@@ -24,12 +25,16 @@ import (
 //	slot 0 at 0, slot 1 at headerSlotSize: magic(8) version(4) gen(8) crc32c(4)
 //	entries from logStart: payload length(4) crc32c(gen(8) ‖ payload)(4) payload
 //
-// Every checkpoint starts a new generation: the header slot gen%2 is
-// rewritten, the other slot keeps the previous generation, so a torn header
-// write leaves the older, still valid one. An entry's checksum covers the
-// generation, so entries of an earlier generation left further on in the
-// file (the space is reused, never truncated) end the log just like the
-// zeros of space not written yet, or a torn last write.
+// A store has two such files (LogSuffix and SpareLogSuffix): a checkpoint
+// commits the generation of one while the next generation is written to
+// the other. Starting a generation rewrites the header slot that does not
+// hold the file's current header, so a torn header write leaves the older,
+// still valid one. An entry's checksum covers the generation, so entries of
+// an earlier generation left further on in the file (the space is reused,
+// never truncated) end the log just like the zeros of space not written
+// yet, or a torn last write. A file with zeros in both header slots and
+// where its first entry goes never had a generation started: it holds
+// nothing that was acknowledged.
 const (
 	headerSlotSize = 512
 	logStart       = 2 * headerSlotSize
@@ -61,6 +66,7 @@ type reportLog struct {
 	f     logFile
 	path  string
 	gen   uint64 // generation entries are written under
+	slot  int64  // header slot naming gen; the other one is written next
 	end   int64  // where the next entry goes
 	alloc int64  // file size: zero-filled or written up to here
 }
@@ -78,56 +84,66 @@ func openReportLog(path string) (*reportLog, uint64, [][]byte, error) {
 		_ = f.Close()
 		return nil, 0, nil, fmt.Errorf("open report log %s: %w", path, err)
 	}
-	l := &reportLog{f: f, path: path, end: logStart, alloc: fi.Size()}
+	l := &reportLog{f: f, path: path, end: logStart, alloc: fi.Size(), slot: 1}
 	if fi.Size() == 0 {
 		return l, 0, nil, nil
 	}
-	gen, payloads, err := readReportLog(f, fi.Size())
+	gen, slot, payloads, err := readReportLog(f, fi.Size())
 	if err != nil {
 		_ = f.Close()
 		return nil, 0, nil, fmt.Errorf("report log %s: %w", path, err)
 	}
-	l.gen = gen
+	l.gen, l.slot = gen, slot
 	return l, gen, payloads, nil
 }
 
-// readReportLog parses a log file: the newest valid header, then entries
-// of its generation until the first that does not check out (the end).
-// Only a file whose headers are both damaged is an error: then nothing
-// says which entries are current.
-func readReportLog(r io.ReaderAt, size int64) (gen uint64, payloads [][]byte, err error) {
-	var slot [headerSlotSize]byte
-	found := false
+// readReportLog parses a log file: the newest valid header (its
+// generation and slot), then entries of its generation until the first
+// that does not check out (the end). Only a file whose headers are both
+// damaged is an error: then nothing says which entries are current.
+func readReportLog(r io.ReaderAt, size int64) (gen uint64, slot int64, payloads [][]byte, err error) {
+	var header [headerSlotSize]byte
+	found, blank := false, true
 	for i := int64(0); i < 2; i++ {
-		n, _ := r.ReadAt(slot[:], i*headerSlotSize)
-		g, ok := parseLogHeader(slot[:n])
+		n, _ := r.ReadAt(header[:], i*headerSlotSize)
+		g, ok := parseLogHeader(header[:n])
 		if ok && (!found || g > gen) {
-			gen, found = g, true
+			gen, slot, found = g, i, true
+		}
+		blank = blank && !slices.ContainsFunc(header[:n], func(b byte) bool { return b != 0 })
+	}
+	if !found && blank {
+		// Zeros where the first entry goes as well: no generation was ever
+		// started in this file, so it holds nothing that was acknowledged.
+		var first [entryHeader]byte
+		n, _ := r.ReadAt(first[:], logStart)
+		if first == [entryHeader]byte{} || n < entryHeader {
+			return 0, 1, nil, nil
 		}
 	}
 	if !found {
-		return 0, nil, errors.New("both headers are damaged, so the reports it holds cannot be told from old ones: " +
+		return 0, 0, nil, errors.New("both headers are damaged, so the reports it holds cannot be told from old ones: " +
 			"restore the data directory from a backup, or move the log aside to open the store without the reports acknowledged since its last checkpoint")
 	}
 	if size <= logStart {
-		return gen, nil, nil
+		return gen, slot, nil, nil
 	}
 	br := bufio.NewReaderSize(io.NewSectionReader(r, logStart, size-logStart), 1<<16)
 	var head [entryHeader]byte
 	for {
 		if _, err := io.ReadFull(br, head[:]); err != nil {
-			return gen, payloads, nil
+			return gen, slot, payloads, nil
 		}
 		size := binary.BigEndian.Uint32(head[0:4])
 		if size == 0 || size > maxEntryPayload {
-			return gen, payloads, nil
+			return gen, slot, payloads, nil
 		}
 		payload := make([]byte, size)
 		if _, err := io.ReadFull(br, payload); err != nil {
-			return gen, payloads, nil
+			return gen, slot, payloads, nil
 		}
 		if entryChecksum(gen, payload) != binary.BigEndian.Uint32(head[4:8]) {
-			return gen, payloads, nil
+			return gen, slot, payloads, nil
 		}
 		payloads = append(payloads, payload)
 	}
@@ -199,8 +215,9 @@ func (l *reportLog) zeroFill(size int64) error {
 	return nil
 }
 
-// reset starts generation gen: it makes the header slot of gen name it,
-// durably, so that every entry written before no longer counts.
+// reset starts generation gen: it makes the header slot that does not hold
+// the current header name it, durably, so that every entry written before
+// no longer counts.
 func (l *reportLog) reset(gen uint64) error {
 	var slot [headerSlotSize]byte
 	copy(slot[0:8], logMagic[:])
@@ -212,19 +229,20 @@ func (l *reportLog) reset(gen uint64) error {
 			return err
 		}
 	}
-	if _, err := l.f.WriteAt(slot[:], int64(gen%2)*headerSlotSize); err != nil {
+	next := 1 - l.slot
+	if _, err := l.f.WriteAt(slot[:], next*headerSlotSize); err != nil {
 		return fmt.Errorf("write report log header %s: %w", l.path, err)
 	}
 	if err := fdatasync(l.f); err != nil {
 		return fmt.Errorf("sync report log header %s: %w", l.path, err)
 	}
-	l.gen, l.end = gen, logStart
+	l.gen, l.slot, l.end = gen, next, logStart
 	return nil
 }
 
 // current reads back the entries written under the current generation.
 func (l *reportLog) current() ([][]byte, error) {
-	gen, payloads, err := readReportLog(l.f, l.end)
+	gen, _, payloads, err := readReportLog(l.f, l.end)
 	if err == nil && gen != l.gen {
 		err = fmt.Errorf("its header names generation %d, not %d", gen, l.gen)
 	}

@@ -37,7 +37,7 @@ func crashImage(t *testing.T, s *Store) string {
 	t.Helper()
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "r.db")
-	for _, suffix := range []string{"", LogSuffix} {
+	for _, suffix := range []string{"", LogSuffix, SpareLogSuffix} {
 		copyFile(t, s.Path()+suffix, dst+suffix)
 	}
 	return dst
@@ -46,7 +46,7 @@ func crashImage(t *testing.T, s *Store) string {
 // appendT appends heartbeats first..first+n-1 of id and fails t on error.
 func appendT(t *testing.T, s *Store, id string, first uint64, n int) {
 	t.Helper()
-	if _, err := s.AppendReports(context.Background(), id, benchBatch(t, "h", first, n), time.Now()); err != nil {
+	if _, err := s.AppendReports(context.Background(), id, benchBatch(t, "h", first, n), time.Now().Round(0)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -408,7 +408,7 @@ func TestReadReportLogPicksTheNewestHeader(t *testing.T) {
 	}
 	read := func() string {
 		t.Helper()
-		gen, payloads, err := readReportLog(l.f, l.alloc)
+		gen, _, payloads, err := readReportLog(l.f, l.alloc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -422,12 +422,31 @@ func TestReadReportLogPicksTheNewestHeader(t *testing.T) {
 	if got := read(); got != `8 ["uno"]` {
 		t.Fatal(got)
 	}
-	// A torn header write of generation 9 (slot 1, where 7 was).
-	if _, err := l.f.WriteAt([]byte("SWBD"), headerSlotSize); err != nil {
+	// A torn header write of the next generation (in the slot where 7 was).
+	if _, err := l.f.WriteAt([]byte("SWBD"), (1-l.slot)*headerSlotSize); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(); got != `8 ["uno"]` {
 		t.Fatalf("after a torn header: %s", got)
+	}
+	// A file takes every other generation (the store's two logs take turns):
+	// the slots alternate all the same, so a torn header write of 12 still
+	// leaves 10.
+	write(10, "diez")
+	if _, err := l.f.WriteAt([]byte("SWBD"), (1-l.slot)*headerSlotSize); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != `10 ["diez"]` {
+		t.Fatalf("after a torn header of the generation after next: %s", got)
+	}
+}
+
+// TestBlankLogHeadersAreAnEmptyLog: a log file whose header was never
+// written (space allocated, then a crash) acknowledged nothing.
+func TestBlankLogHeadersAreAnEmptyLog(t *testing.T) {
+	gen, _, payloads, err := readReportLog(bytes.NewReader(make([]byte, logStart+4096)), logStart+4096)
+	if err != nil || gen != 0 || payloads != nil {
+		t.Fatalf("blank log: %d %q %v", gen, payloads, err)
 	}
 }
 
@@ -548,7 +567,7 @@ func FuzzReadReportLog(f *testing.F) {
 	f.Add(valid[:logStart+len(buf)-3])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		gen, payloads, err := readReportLog(bytes.NewReader(data), int64(len(data)))
+		gen, _, payloads, err := readReportLog(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return
 		}
