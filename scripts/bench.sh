@@ -15,7 +15,10 @@ awk '/^pkg: /{pkg=$2} pkg ~ /\/licensing$/ && $1 ~ /^BenchmarkVerify(-[0-9]+)?$/
 # the two cores with the load generator, and a ceiling moves by a quarter
 # from one run to the next on such a machine, so the runs alternate
 # (BENCH_PAIRS pairs, default 5 unbatched and 3 with --batch 100) and the
-# summary line gives the medians and the median of the pairs' ratios.
+# summary line gives the medians and the median of the pairs' ratios. The
+# 200 simulated installs send at once, each on its own connection, as
+# agents do; the unbatched series runs again with 64 of them at a time (the
+# setting before 2026-12-07), for comparison.
 (
   tmp=$(mktemp -d); pids=()
   cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -28,19 +31,20 @@ awk '/^pkg: /{pkg=$2} pkg ~ /\/licensing$/ && $1 ~ /^BenchmarkVerify(-[0-9]+)?$/
   dur=${BENCH_DURATION:-10s}
   median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
   field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
-  for batch in 1 100; do
+  for series in 1:0 1:64 100:0; do
+    batch=${series%:*} conc=${series#*:}
     pairs=${BENCH_PAIRS:-$([ "$batch" = 1 ] && echo 5 || echo 3)}
     ceilings=(); durables=(); ratios=()
     for i in $(seq "$pairs"); do
-      line=$("$sb" bench heartbeats --registry "http://$(cat "$tmp/noop.addr")" --noop --duration "$dur" --batch "$batch")
+      line=$("$sb" bench heartbeats --registry "http://$(cat "$tmp/noop.addr")" --noop --duration "$dur" --batch "$batch" --concurrency "$conc")
       echo "registry no-op ceiling ($i/$pairs): $line"
       ceiling=$(echo "$line" | field reports_per_s)
-      line=$("$sb" bench heartbeats --data "$tmp/reg" --duration "$dur" --batch "$batch" --ceiling "$ceiling")
+      line=$("$sb" bench heartbeats --data "$tmp/reg" --duration "$dur" --batch "$batch" --concurrency "$conc" --ceiling "$ceiling")
       echo "registry durable+verified ($i/$pairs): $line"
       ceilings+=("$ceiling"); durables+=("$(echo "$line" | field reports_per_s)"); ratios+=("$(echo "$line" | field ceiling_ratio)")
     done
-    printf 'registry batch=%s, median of %s pairs: no-op ceiling %.0f reports/s, durable+verified %.0f reports/s, ceiling ratio %s (pairs: %s)\n' \
-      "$batch" "$pairs" "$(printf '%s\n' "${ceilings[@]}" | median)" "$(printf '%s\n' "${durables[@]}" | median)" \
+    printf 'registry batch=%s concurrency=%s, median of %s pairs: no-op ceiling %.0f reports/s, durable+verified %.0f reports/s, ceiling ratio %s (pairs: %s)\n' \
+      "$batch" "$([ "$conc" = 0 ] && echo "every install" || echo "$conc")" "$pairs" "$(printf '%s\n' "${ceilings[@]}" | median)" "$(printf '%s\n' "${durables[@]}" | median)" \
       "$(printf '%s\n' "${ratios[@]}" | median)" "${ratios[*]}"
   done
 )

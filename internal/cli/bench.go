@@ -40,9 +40,10 @@ func newBenchHeartbeatsCommand(app *App) *cobra.Command {
 		Use:   "heartbeats",
 		Short: "Send signed heartbeats from N simulated installs and verify they are stored once",
 		Long: `Activate N simulated installs against the registry, then send signed report
-batches (--batch reports per request, one request in flight per install,
---concurrency installs at a time) for --duration, and print reports/s,
-requests/s and p50/p99 latency. Afterwards every acknowledged report is
+batches for --duration (--batch reports per request; each install on its
+own connection with one request in flight, as agents are; --concurrency
+installs at a time) and print reports/s, requests/s and p50/p99 latency,
+with the CPU the client and the registry spent. Afterwards every acknowledged report is
 checked through the staff API to be stored exactly once (needs the admin
 token: --token, $SWITCHBOARD_ADMIN_TOKEN or --data DIR); a failed check exits 1.
 
@@ -126,7 +127,7 @@ The text output is one line of key=value pairs, so scripts can pick figures.`,
 	f.IntVar(&o.Installs, "installs", 200, "simulated installs")
 	f.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send")
 	f.IntVar(&o.Batch, "batch", 1, "reports per request")
-	f.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight (at most --installs)")
+	f.IntVar(&o.Concurrency, "concurrency", 0, fmt.Sprintf("installs sending at a time, one request in flight each (0: every install, up to %d)", hbbench.MaxConcurrency))
 	f.BoolVar(&o.Noop, "noop", false, "the target is 'bench noop-server': no activation, no verification")
 	f.StringVar(&o.AdminToken, "token", "", "admin token for verification (default $"+envAdminToken+")")
 	f.StringVar(&dataDir, "data", "", "registry data directory: admin token and address from it")

@@ -31,11 +31,14 @@ import (
 
 // Options of one run.
 type Options struct {
-	Registry    string        // base URL
-	Installs    int           // simulated installs
-	Duration    time.Duration // how long to send
-	Batch       int           // reports per request
-	Concurrency int           // requests in flight (at most Installs)
+	Registry string        // base URL
+	Installs int           // simulated installs
+	Duration time.Duration // how long to send
+	Batch    int           // reports per request
+	// Concurrency is how many installs send at a time, each with its own
+	// connection and one request in flight; 0 means every install (up to
+	// MaxConcurrency), as agents do.
+	Concurrency int
 	// Noop: the target is a no-op server: no activation, no verification.
 	Noop bool
 	// AdminToken lets the run verify storage through the staff API.
@@ -82,13 +85,17 @@ type install struct {
 	sent  uint64 // highest seq ever sent (acked or not)
 }
 
+// MaxConcurrency bounds the connections of one run (two file descriptors
+// each on a loopback run, within the usual limit of 1024 per process).
+const MaxConcurrency = 256
+
 // Run performs one benchmark run.
 func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Installs < 1 || o.Batch < 1 || o.Duration <= 0 {
 		return Result{}, errors.New("installs, batch and duration must be positive")
 	}
 	if o.Concurrency < 1 || o.Concurrency > o.Installs {
-		o.Concurrency = min(o.Installs, 64)
+		o.Concurrency = min(o.Installs, MaxConcurrency)
 	}
 	base := strings.TrimSuffix(o.Registry, "/")
 	hc := NewHTTPClient(o.Concurrency)

@@ -129,8 +129,9 @@ func (v *Verifier) Close() {
 }
 
 // minBatch is the batch size from which a worker stops lingering: the
-// saving per signature is most of the way there.
-const minBatch = 16
+// saving per signature is most of the way there (on a 2-core machine, 100
+// µs for a lone check, about 50 in a batch of 6, 40 from 16 to 64).
+const minBatch = 32
 
 func (v *Verifier) work() {
 	defer v.done.Done()
