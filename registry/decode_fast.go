@@ -1,7 +1,7 @@
 package registry
 
 import (
-	"maps"
+	"bytes"
 	"slices"
 	"strconv"
 	"time"
@@ -24,6 +24,26 @@ import (
 type fastParser struct {
 	b []byte
 	i int
+	// strs holds the strings made so far, for string to hand out again:
+	// the reports of a batch repeat their kind, host facts and seat kinds,
+	// so a batch of 100 allocates each once, not 100 times.
+	strs [8]string
+	next int
+	// facts holds the batch's Facts, allocated together.
+	facts []api.Facts
+}
+
+// string returns b as a string, one made before when it has the same bytes.
+func (p *fastParser) string(b []byte) string {
+	for _, s := range p.strs {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	p.strs[p.next] = s
+	p.next = (p.next + 1) % len(p.strs)
+	return s
 }
 
 func (p *fastParser) ws() {
@@ -217,8 +237,11 @@ func parseBatchFast(body []byte, maxReports int) ([]api.Report, bool) {
 		if p.peek() != '[' {
 			return false
 		}
-		// Size the slice from a cheap count of report objects.
-		reports = make([]api.Report, 0, min(maxReports+1, 1+countByte(body[p.i:], '{')))
+		// Size the slices from a cheap count of reports (a guess: a string
+		// may hold "seq" too, and append grows them when it is short).
+		n := min(maxReports+1, 1+bytes.Count(body[p.i:], []byte(`"seq"`)))
+		reports = make([]api.Report, 0, n)
+		p.facts = make([]api.Facts, 0, n)
 		return p.array(func() bool {
 			if len(reports) >= maxReports {
 				return false
@@ -234,16 +257,6 @@ func parseBatchFast(body []byte, maxReports int) ([]api.Report, bool) {
 	return reports, p.i == len(p.b)
 }
 
-func countByte(b []byte, c byte) int {
-	n := 0
-	for _, x := range b {
-		if x == c {
-			n++
-		}
-	}
-	return n
-}
-
 func (p *fastParser) report(r *api.Report) bool {
 	var seen uint32
 	return p.object(func(key []byte) bool {
@@ -257,7 +270,7 @@ func (p *fastParser) report(r *api.Report) bool {
 			if ok = once(&seen, 1<<1); ok {
 				var s []byte
 				s, ok = p.str()
-				r.Kind = api.ReportKind(s)
+				r.Kind = api.ReportKind(p.string(s))
 			}
 		case "at":
 			if ok = once(&seen, 1<<2); ok {
@@ -265,15 +278,20 @@ func (p *fastParser) report(r *api.Report) bool {
 			}
 		case "facts":
 			if ok = once(&seen, 1<<3); ok {
-				r.Facts = new(api.Facts)
-				ok = p.facts(r.Facts)
+				if len(p.facts) < cap(p.facts) {
+					p.facts = append(p.facts, api.Facts{})
+					r.Facts = &p.facts[len(p.facts)-1]
+				} else {
+					r.Facts = new(api.Facts)
+				}
+				ok = p.parseFacts(r.Facts)
 			}
 		case "seats":
 			if ok = once(&seen, 1<<4); ok {
 				r.Seats = map[string]int64{}
 				ok = p.object(func(k []byte) bool {
 					v, ok := p.int64(64)
-					r.Seats[string(k)] = v
+					r.Seats[p.string(k)] = v
 					return ok
 				})
 			}
@@ -301,7 +319,7 @@ func (p *fastParser) report(r *api.Report) bool {
 	})
 }
 
-func (p *fastParser) facts(f *api.Facts) bool {
+func (p *fastParser) parseFacts(f *api.Facts) bool {
 	var seen uint32
 	return p.object(func(key []byte) bool {
 		var dst *string
@@ -333,7 +351,7 @@ func (p *fastParser) facts(f *api.Facts) bool {
 
 func (p *fastParser) strInto(dst *string) bool {
 	s, ok := p.str()
-	*dst = string(s)
+	*dst = p.string(s)
 	return ok
 }
 
@@ -488,7 +506,13 @@ func appendReportJSON(dst []byte, r *api.Report) ([]byte, bool) {
 	}
 	if len(r.Seats) > 0 {
 		dst = append(dst, `,"seats":{`...)
-		for i, k := range slices.Sorted(maps.Keys(r.Seats)) {
+		var kinds [maxSeatKinds]string // sorted as json.Marshal sorts map keys
+		keys := kinds[:0]
+		for k := range r.Seats {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
 			if i > 0 {
 				dst = append(dst, ',')
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -19,6 +18,10 @@ import (
 // clock), into the install's latest state. It returns a non-empty reason
 // when the report shows the install is cloned: its host facts went back to
 // a machine it had moved away from, which one machine alone does not do.
+//
+// The install takes r's Seats map and Plugins slice as they are, not
+// copies (a batch of 100 would copy them 100 times): a decoded report is
+// never changed, and installs replace these fields, never change them.
 func ApplyReport(in *Install, r api.Report, at time.Time) (cloneReason string) {
 	if in.FirstSeen.IsZero() {
 		in.FirstSeen = at
@@ -37,10 +40,10 @@ func ApplyReport(in *Install, r api.Report, at time.Time) (cloneReason string) {
 			in.Facts = *r.Facts
 		}
 		if r.Seats != nil {
-			in.Seats = maps.Clone(r.Seats)
+			in.Seats = r.Seats
 		}
 		if r.Plugins != nil {
-			in.Plugins = slices.Clone(r.Plugins)
+			in.Plugins = r.Plugins
 		}
 		if r.LicenceState != "" {
 			in.LicenceState = r.LicenceState
