@@ -88,10 +88,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body is %d bytes; the limit is %d: send smaller batches", r.ContentLength, limit)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	if r.ContentLength >= 0 {
+		// The length is known and within the limit, and the body ends
+		// there: one allocation of the right size.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, errorf(http.StatusBadRequest, api.CodeMalformed, "read body: %v", err)
+		}
+		return body, nil
 	}
+	var buf bytes.Buffer
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {

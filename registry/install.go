@@ -335,8 +335,8 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request) error {
 			stored++
 		}
 	}
-	s.metrics.reports.WithLabelValues(api.StatusStored).Add(float64(stored))
-	s.metrics.reports.WithLabelValues(api.StatusDuplicate).Add(float64(len(res.Results) - stored))
+	s.metrics.stored.Add(float64(stored))
+	s.metrics.duplicate.Add(float64(len(res.Results) - stored))
 	_, lic, err := s.ensureLicence(r.Context(), res.Install, false)
 	if err != nil {
 		// The reports are stored; a failed re-issue is retried next time.

@@ -3,6 +3,7 @@ package registry
 import (
 	"net/http"
 
+	"github.com/switchboard-dev/switchboard/registry/api"
 	"github.com/switchboard-dev/switchboard/registry/internal/sigbatch"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,16 +14,19 @@ import (
 // metrics are the server's Prometheus series, on a registry of its own so
 // several servers (tests) do not collide.
 type metrics struct {
-	reg           *prometheus.Registry
-	handler       http.Handler
-	requests      *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	reports       *prometheus.CounterVec
-	activations   *prometheus.CounterVec
-	licences      prometheus.Counter
-	commitSize    prometheus.Histogram
-	commitSeconds prometheus.Histogram
-	checkpoints   prometheus.Histogram
+	reg      *prometheus.Registry
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	reports  *prometheus.CounterVec
+	// stored and duplicate are reports' two series, looked up once: every
+	// heartbeat request counts into them.
+	stored, duplicate prometheus.Counter
+	activations       *prometheus.CounterVec
+	licences          prometheus.Counter
+	commitSize        prometheus.Histogram
+	commitSeconds     prometheus.Histogram
+	checkpoints       prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -85,5 +89,6 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.requests, m.duration, m.reports, m.activations, m.licences, m.commitSize, m.commitSeconds, m.checkpoints,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	m.stored, m.duplicate = m.reports.WithLabelValues(api.StatusStored), m.reports.WithLabelValues(api.StatusDuplicate)
 	return m
 }
