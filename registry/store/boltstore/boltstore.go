@@ -115,6 +115,7 @@ type Store struct {
 	ckpt           *checkpointRun
 	replaying      bool                 // restore: installs are read from the transaction only
 	commitTx       func(*bolt.Tx) error // (*bolt.Tx).Commit; tests hold it or fail it
+	laterBudget    time.Duration        // laterSlice; tests make it tiny
 	// later holds the changes to the file of the writes made durable while
 	// a checkpoint was in flight (commitEarly), applied when it ends.
 	later    []func(tx *bolt.Tx) error
@@ -212,7 +213,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, 4096), done: make(chan struct{}), commitTx: (*bolt.Tx).Commit,
+	s := &Store{db: db, path: path, opts: opts, ops: make(chan *op, 4096), done: make(chan struct{}), commitTx: (*bolt.Tx).Commit, laterBudget: laterSlice,
 		pending: map[string]store.Install{}, unsaved: map[string]store.Install{}, cache: map[string]store.Install{}}
 	if err := s.openLog(); err != nil {
 		_ = db.Close()
@@ -468,9 +469,14 @@ func (s *Store) commitLoop() {
 			}
 			first = o
 		case <-due:
-			// A failure leaves the writes in the log and the
-			// transaction; the next group's checkpoint reports it.
-			s.startCheckpoint()
+			// Deferred writes first, a slice at a time between groups,
+			// then the checkpoint. A failure leaves the writes in the log
+			// and the transaction; the next group's checkpoint reports it.
+			if len(s.later) > 0 {
+				s.applyLater(s.laterBudget)
+			} else {
+				s.startCheckpoint()
+			}
 			continue
 		case err := <-ended:
 			s.endCheckpoint(err)
@@ -495,11 +501,14 @@ func (s *Store) commitLoop() {
 // answered with its error and the rest are retried without it, the same
 // contract as bbolt's DB.Batch.
 func (s *Store) commit(group []*op) {
-	if s.ckpt != nil {
+	if s.ckpt != nil || len(s.later) > 0 {
 		if s.commitEarly(group) {
 			return
 		}
-		s.endCheckpoint(<-s.ckpt.done)
+		if s.ckpt != nil {
+			s.endCheckpoint(<-s.ckpt.done)
+		}
+		s.applyLater(0)
 	}
 	for len(group) > 0 {
 		if s.failed != nil {
@@ -630,8 +639,9 @@ func (s *Store) commitEarly(group []*op) bool {
 		s.later = append(s.later, later)
 		logged++
 	}
-	if s.log.size()+int64(len(s.entries)) >= s.opts.CheckpointBytes {
-		// The next checkpoint is due already: this one has to end first.
+	if s.log.size()+int64(len(s.entries)) >= maxLogFactor*s.opts.CheckpointBytes {
+		// The disk falls behind: wait for the checkpoint rather than let
+		// the log (and the replay after a crash) grow without bound.
 		clear(s.pending)
 		s.later = s.later[:mark]
 		return false
@@ -641,7 +651,9 @@ func (s *Store) commitEarly(group []*op) bool {
 		// from now on, so nothing follows a torn entry.
 		clear(s.pending)
 		s.later = s.later[:mark]
-		s.endCheckpoint(<-s.ckpt.done)
+		if s.ckpt != nil {
+			s.endCheckpoint(<-s.ckpt.done)
+		}
 		if rerr := s.restore(); rerr != nil {
 			err = errors.Join(err, rerr)
 		} else {
@@ -661,7 +673,54 @@ func (s *Store) commitEarly(group []*op) bool {
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(len(group), time.Since(start))
 	}
+	if s.ckpt == nil {
+		s.applyLater(s.laterBudget)
+		if len(s.later) == 0 && s.checkpointDue() {
+			s.startCheckpoint()
+		}
+	}
 	return true
+}
+
+// maxLogFactor bounds a log generation, in CheckpointBytes, while a
+// checkpoint is in flight or its writes wait to be applied.
+const maxLogFactor = 4
+
+// laterSlice is how long the committer applies deferred writes (later)
+// between two groups once their checkpoint has ended: a group waits at
+// most that long for it, and a few hundred milliseconds of them are
+// spread over the next groups instead of holding up one.
+const laterSlice = 2 * time.Millisecond
+
+// applyLater applies the deferred writes, in order, for about budget (0:
+// all of them) into the open transaction. A failure rebuilds the
+// transaction from the logs, which hold them all.
+func (s *Store) applyLater(budget time.Duration) {
+	if len(s.later) == 0 {
+		return
+	}
+	start := time.Now()
+	err := s.begin()
+	n := 0
+	for err == nil && n < len(s.later) && (budget == 0 || n == 0 || time.Since(start) < budget) {
+		err = s.later[n](s.tx)
+		s.later[n] = nil
+		n++
+	}
+	if err != nil {
+		_ = s.restore()
+		return
+	}
+	s.later = s.later[n:]
+	if len(s.later) == 0 {
+		s.later = nil
+	}
+}
+
+// checkpointDue says the logged writes are old or large enough for a
+// checkpoint.
+func (s *Store) checkpointDue() bool {
+	return s.logged > 0 && (time.Since(s.since) >= s.opts.CheckpointInterval || s.log.size() >= s.opts.CheckpointBytes)
 }
 
 func answer(group []*op, err error) {
@@ -690,6 +749,10 @@ func (s *Store) begin() error {
 // the transaction is rebuilt from the log, which still holds every logged
 // write.
 func (s *Store) checkpoint() error {
+	s.applyLater(0)
+	if s.failed != nil {
+		return s.failed
+	}
 	if s.tx == nil {
 		return nil
 	}
@@ -730,6 +793,7 @@ func (s *Store) checkpoint() error {
 // under the next generation (commitEarly). It checkpoints at once when the
 // spare log cannot take the next generation.
 func (s *Store) startCheckpoint() {
+	s.applyLater(0)
 	if s.tx == nil || s.failed != nil {
 		return
 	}
@@ -756,8 +820,7 @@ func (s *Store) startCheckpoint() {
 }
 
 // endCheckpoint takes the result of the checkpoint in flight. After a
-// success the writes made durable meanwhile go into a new transaction;
-// after a failure the transaction is rebuilt from both logs, and the next
+// failure the transaction is rebuilt from both logs, and the next
 // checkpoint commits at once.
 func (s *Store) endCheckpoint(err error) {
 	run := s.ckpt
@@ -773,19 +836,9 @@ func (s *Store) endCheckpoint(err error) {
 	if s.opts.OnCheckpoint != nil {
 		s.opts.OnCheckpoint(run.logged, time.Since(run.start))
 	}
-	later := s.later
-	s.later = nil
-	if len(later) == 0 {
-		s.unapplied.Store(s.logged > 0)
-		return
-	}
-	err = s.begin()
-	for i := 0; err == nil && i < len(later); i++ {
-		err = later[i](s.tx)
-	}
-	if err != nil {
-		_ = s.restore()
-	}
+	// The writes made durable meanwhile go into the next transaction a
+	// slice at a time, between groups (commitEarly, applyLater).
+	s.unapplied.Store(s.logged > 0)
 }
 
 // restore drops the open transaction and rebuilds it from the report logs:

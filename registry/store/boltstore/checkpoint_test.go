@@ -13,14 +13,15 @@ import (
 )
 
 // heldCheckpoints opens a store whose background checkpoints start soon
-// after a logged write and wait, before committing, until release is
-// closed; fail makes the held commits fail instead.
+// after a logged write and wait, before committing, for a value on release
+// (or its close); fail makes the held commits fail instead.
 func heldCheckpoints(t *testing.T) (s *Store, started <-chan struct{}, release chan struct{}, fail *atomic.Bool) {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "r.db"), Options{CheckpointInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.laterBudget = time.Nanosecond // one deferred write between two groups
 	st := make(chan struct{}, 16)
 	release = make(chan struct{})
 	fail = new(atomic.Bool)
@@ -172,5 +173,57 @@ func TestRestoreKeepsCloneEvents(t *testing.T) {
 	got := snapshot(t, s, id)
 	if strings.Count(got, "event clone_flagged") != 1 || !strings.Contains(got, "max_seq=3 count=3") {
 		t.Fatalf("after a restore:\n%s", got)
+	}
+}
+
+// TestDeferredWritesApplyBetweenGroups: the writes made durable during a
+// checkpoint reach the file one at a time between later groups, in order
+// with the groups' own, and a write that needs the file takes them all
+// first: nothing is lost, doubled or reordered.
+func TestDeferredWritesApplyBetweenGroups(t *testing.T) {
+	s, started, release, _ := heldCheckpoints(t)
+	const a, b = "iaaaaaaaaaaaaaaaaaaaaaaaaaaa", "ibbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	activate(t, s, a)
+	activate(t, s, b)
+	appendT(t, s, a, 1, 2)
+	waitFor(t, "checkpoint", started)
+	for seq := uint64(3); seq <= 8; seq++ { // deferred: a one report a write, b ten
+		if err := <-appendAsync(t, s, a, "h", seq, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-appendAsync(t, s, b, "h", (seq-3)*10+1, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release <- struct{}{} // the checkpoint commits; 12 writes wait
+	go func() {           // later checkpoints commit at once
+		for range started {
+			release <- struct{}{}
+		}
+	}()
+	for seq := uint64(9); seq <= 11; seq++ { // each takes one deferred write along
+		if err := <-appendAsync(t, s, a, "h", seq, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-appendAsync(t, s, a, "h", 5, 1); err != nil { // a repeat: needs the file
+		t.Fatal(err)
+	}
+	got := snapshot(t, s, a) + snapshot(t, s, b)
+	for _, want := range []string{"max_seq=11 count=11 conflicts=0", "max_seq=60 count=60 conflicts=0"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("want %s in:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\nreport "); n != 71 {
+		t.Fatalf("%d reports stored, want 71:\n%s", n, got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openT(t, s.Path())
+	defer r.Close()
+	if again := snapshot(t, r, a) + snapshot(t, r, b); again != got {
+		t.Fatalf("reopened:\n%s\nwant:\n%s", again, got)
 	}
 }
