@@ -55,6 +55,11 @@ type Config struct {
 	IdleTimeout       Duration `toml:"idle_timeout"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// CheckpointInterval is how long acknowledged reports stay in the
+	// report log at most before a checkpoint writes them into the store
+	// file: longer means fewer, larger checkpoints and a longer replay
+	// after a crash.
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
 
 	// Support routes and delivers support tickets (support_config.go).
 	Support SupportConfig `toml:"support"`
@@ -101,6 +106,7 @@ func DefaultConfig() Config {
 		WriteTimeout:         Duration(60 * time.Second),
 		IdleTimeout:          Duration(2 * time.Minute),
 		ShutdownTimeout:      Duration(30 * time.Second),
+		CheckpointInterval:   Duration(time.Second),
 	}
 }
 
@@ -140,6 +146,7 @@ func (c Config) withDefaults() Config {
 	fill(&c.WriteTimeout, d.WriteTimeout)
 	fill(&c.IdleTimeout, d.IdleTimeout)
 	fill(&c.ShutdownTimeout, d.ShutdownTimeout)
+	fill(&c.CheckpointInterval, d.CheckpointInterval)
 	if c.Listen == "" {
 		c.Listen = d.Listen
 	}
@@ -186,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if c.LicenceValidity < Duration(time.Hour) {
 		errs = append(errs, fmt.Errorf("licence validity %s is too short: use at least 1h", c.LicenceValidity.D()))
+	}
+	if c.CheckpointInterval < Duration(10*time.Millisecond) || c.CheckpointInterval > Duration(10*time.Minute) {
+		errs = append(errs, fmt.Errorf("checkpoint interval %s is out of range: use 10ms to 10m (default 1s)", c.CheckpointInterval.D()))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max body size %d bytes is too small: use at least 1024", c.MaxBodyBytes))

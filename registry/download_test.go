@@ -338,3 +338,14 @@ func TestPackagesDirMustExist(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
+
+func TestCheckpointIntervalRange(t *testing.T) {
+	for _, d := range []time.Duration{time.Millisecond, time.Hour} {
+		cfg := registry.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.CheckpointInterval = registry.Duration(d)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "checkpoint interval") {
+			t.Errorf("checkpoint interval %s: %v", d, err)
+		}
+	}
+}

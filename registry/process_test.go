@@ -33,10 +33,11 @@ func TestMain(m *testing.M) {
 }
 
 // startRegistry runs 'switchboard registry serve' on 127.0.0.1:0 over data
-// and waits until it answers.
+// and waits until it answers. It checkpoints every 25 ms, so kills land
+// while checkpoints commit and while reports wait for one.
 func startRegistry(t *testing.T, data string) *testenv.Registry {
 	t.Helper()
-	return testenv.StartRegistry(t, binary, data, "127.0.0.1:0", "--log-level", "warn")
+	return testenv.StartRegistry(t, binary, data, "127.0.0.1:0", "--log-level", "warn", "--checkpoint-interval", "25ms")
 }
 
 // loadInstall sends batches like an agent's outbox: a batch is resent

@@ -67,7 +67,7 @@ the admin token from SWITCHBOARD_ADMIN_TOKEN (or --registry / --token /
 func newRegistryServeCommand(app *App) *cobra.Command {
 	var dataDir, listen, configPath, publicURL, packagesDir string
 	cfg := registry.DefaultConfig()
-	var hb, stale, dead, validity, grace, shutdown time.Duration
+	var hb, stale, dead, validity, grace, shutdown, checkpoint time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the registry service",
@@ -91,7 +91,8 @@ A TOML --config file may set: data, listen, public_url, packages, heartbeat_inte
 stale_after, dead_after, licence_validity, licence_grace, max_body_bytes,
 max_batch_reports, signups_per_hour, signup_burst, activations_per_second,
 activation_burst, read_header_timeout, read_timeout, write_timeout,
-idle_timeout, shutdown_timeout. Flags given on the command line win.
+idle_timeout, shutdown_timeout, checkpoint_interval. Flags given on the
+command line win.
 
 Its [support] table sets ticket delivery (defaults in brackets):
   retry_min [10s], retry_max [10m]   backoff between failed delivery attempts
@@ -146,6 +147,7 @@ Its [payments] table sets payments in:
 				"heartbeat-interval": {&cfg.HeartbeatInterval, hb}, "stale-after": {&cfg.StaleAfter, stale},
 				"dead-after": {&cfg.DeadAfter, dead}, "licence-validity": {&cfg.LicenceValidity, validity},
 				"licence-grace": {&cfg.LicenceGrace, grace}, "shutdown-timeout": {&cfg.ShutdownTimeout, shutdown},
+				"checkpoint-interval": {&cfg.CheckpointInterval, checkpoint},
 			} {
 				if f.Changed(name) {
 					*dst.d = registry.Duration(dst.v)
@@ -169,6 +171,7 @@ Its [payments] table sets payments in:
 	f.DurationVar(&validity, "licence-validity", cfg.LicenceValidity.D(), "validity of issued licences")
 	f.DurationVar(&grace, "licence-grace", cfg.LicenceGrace.D(), "grace period of issued licences")
 	f.DurationVar(&shutdown, "shutdown-timeout", cfg.ShutdownTimeout.D(), "how long SIGTERM waits for in-flight requests")
+	f.DurationVar(&checkpoint, "checkpoint-interval", cfg.CheckpointInterval.D(), "longest time acknowledged reports wait in the report log before a checkpoint writes them into registry.db (10ms-10m)")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", cfg.MaxBodyBytes, "largest request body accepted")
 	f.IntVar(&cfg.MaxBatchReports, "max-batch", cfg.MaxBatchReports, "most reports in one batch")
 	f.Float64Var(&cfg.SignupsPerHour, "signups-per-hour", cfg.SignupsPerHour, "public referral sign-ups per client IP per hour (negative: no limit)")
@@ -211,6 +214,7 @@ func runRegistry(app *App, cfg registry.Config) error {
 	}
 	var srv *registry.Server
 	st, err := boltstore.Open(filepath.Join(cfg.DataDir, registry.StoreFile), boltstore.Options{
+		CheckpointInterval: cfg.CheckpointInterval.D(),
 		OnCommit: func(n int, took time.Duration) {
 			if srv != nil {
 				srv.ObserveCommit(n, took)

@@ -9,7 +9,7 @@ import (
 	"github.com/switchboard-dev/switchboard/registry"
 )
 
-// Every key of the registry's [support] and [payments] tables is listed in
+// Every key of the registry's config, and of its [support] and [payments] tables, is listed in
 // 'registry serve --help': a key added to the config without a line in the
 // help fails here.
 func TestRegistryServeHelpListsConfigKeys(t *testing.T) {
@@ -22,6 +22,12 @@ func TestRegistryServeHelpListsConfigKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	help := out.String()
+	rt := reflect.TypeOf(registry.Config{})
+	for i := range rt.NumField() {
+		if key := rt.Field(i).Tag.Get("toml"); key != "-" && key != "support" && key != "payments" && !strings.Contains(help, key) {
+			t.Errorf("help does not list the top-level key %s", key)
+		}
+	}
 	for table, v := range map[string]any{"support": registry.SupportConfig{}, "payments": registry.PaymentsConfig{},
 		"support.vendor": registry.VendorChannel{}, "support.channel_types.NAME": registry.ChannelType{}} {
 		if !strings.Contains(help, "["+table+"]") {
