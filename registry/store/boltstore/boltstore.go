@@ -83,7 +83,8 @@ type Options struct {
 	// checkpoint commits them to the bbolt file. 0 means the default (1s).
 	CheckpointInterval time.Duration
 	// CheckpointBytes is the report log size that triggers a checkpoint. 0
-	// means the default (32 MiB).
+	// means the default (32 MiB). While a checkpoint is in flight the next
+	// log may grow to maxLogFactor times that before writes wait for it.
 	CheckpointBytes int64
 }
 
@@ -117,7 +118,8 @@ type Store struct {
 	commitTx       func(*bolt.Tx) error // (*bolt.Tx).Commit; tests hold it or fail it
 	laterBudget    time.Duration        // laterSlice; tests make it tiny
 	// later holds the changes to the file of the writes made durable while
-	// a checkpoint was in flight (commitEarly), applied when it ends.
+	// a checkpoint was in flight or its later ones were being applied
+	// (commitEarly): applied in order, a slice at a time (applyLater).
 	later    []func(tx *bolt.Tx) error
 	tx       *bolt.Tx  // the open write transaction: logged writes since the last checkpoint
 	logged   int       // writes logged since the last checkpoint
