@@ -20,7 +20,7 @@ import (
 )
 
 // benchInstalls is how many installs (and requests in flight) the ingest
-// benchmarks simulate, as 'switchboard bench heartbeats' does by default.
+// benchmarks simulate: 'switchboard bench heartbeats --concurrency 64'.
 const benchInstalls = 64
 
 // BenchmarkIngest drives the real reports handler — signature check,

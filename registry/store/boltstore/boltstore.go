@@ -686,7 +686,7 @@ func (s *Store) commitEarly(group []*op) bool {
 
 // maxLogFactor bounds a log generation, in CheckpointBytes, while a
 // checkpoint is in flight or its writes wait to be applied.
-const maxLogFactor = 4
+const maxLogFactor = 2
 
 // laterSlice is how long the committer applies deferred writes (later)
 // between two groups once their checkpoint has ended: a group waits at
