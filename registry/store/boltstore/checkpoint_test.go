@@ -105,14 +105,10 @@ func TestWritesGoOnDuringACheckpoint(t *testing.T) {
 	if strings.Count(want, "event clone_flagged") != 1 || !strings.Contains(want, "max_seq=6 count=6 conflicts=0") || !strings.Contains(want, "max_seq=12 count=12") {
 		t.Fatalf("the scenario went otherwise:\n%s", want)
 	}
-	crashed := openT(t, image)
-	defer crashed.Close()
-	if got := snapshot(t, crashed, a) + snapshot(t, crashed, b); got != want {
+	if got := snapshotAt(t, image, a, b); got != want {
 		t.Fatalf("crash during the checkpoint:\n%s\nwant:\n%s", got, want)
 	}
-	reopened := openT(t, s.Path())
-	defer reopened.Close()
-	if got := snapshot(t, reopened, a) + snapshot(t, reopened, b); got != want {
+	if got := snapshotAt(t, s.Path(), a, b); got != want {
 		t.Fatalf("after a clean close:\n%s\nwant:\n%s", got, want)
 	}
 }
@@ -142,9 +138,7 @@ func TestFailedCheckpointLosesNothing(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r := openT(t, s.Path())
-	defer r.Close()
-	if got := snapshot(t, r, id); got != want {
+	if got := snapshotAt(t, s.Path(), id); got != want {
 		t.Fatalf("reopened:\n%s\nwant:\n%s", got, want)
 	}
 }
@@ -221,9 +215,7 @@ func TestDeferredWritesApplyBetweenGroups(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r := openT(t, s.Path())
-	defer r.Close()
-	if again := snapshot(t, r, a) + snapshot(t, r, b); again != got {
+	if again := snapshotAt(t, s.Path(), a, b); again != got {
 		t.Fatalf("reopened:\n%s\nwant:\n%s", again, got)
 	}
 }

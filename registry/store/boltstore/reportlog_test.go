@@ -51,6 +51,19 @@ func appendT(t *testing.T, s *Store, id string, first uint64, n int) {
 	}
 }
 
+// snapshotAt opens the store at path (replaying its logs), takes the
+// snapshot of each install and closes it.
+func snapshotAt(t *testing.T, path string, ids ...string) string {
+	t.Helper()
+	s := openT(t, path)
+	defer s.Close()
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(snapshot(t, s, id))
+	}
+	return b.String()
+}
+
 // snapshot is everything a store says about one install.
 func snapshot(t *testing.T, s *Store, id string) string {
 	t.Helper()
@@ -130,12 +143,7 @@ func TestCrashKeepsEveryAcknowledgedReport(t *testing.T) {
 	db.Close()
 	want := snapshot(t, s, id)
 
-	reopened := openT(t, image)
-	got := snapshot(t, reopened, id)
-	if err := reopened.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
+	if got := snapshotAt(t, image, id); got != want {
 		t.Fatalf("after the crash:\n%s\nbefore:\n%s", got, want)
 	}
 	if !strings.Contains(want, "event clone_flagged") || !strings.Contains(want, "conflicts=1") {
@@ -143,9 +151,7 @@ func TestCrashKeepsEveryAcknowledgedReport(t *testing.T) {
 	}
 
 	// Replayed once: opening again changes nothing.
-	again := openT(t, image)
-	defer again.Close()
-	if got := snapshot(t, again, id); got != want {
+	if got := snapshotAt(t, image, id); got != want {
 		t.Fatalf("second reopen:\n%s\nwant:\n%s", got, want)
 	}
 }
