@@ -564,8 +564,7 @@ func (s *Store) commit(group []*op) {
 		// A checkpoint that is due only by the log's age or size starts
 		// after the group is logged and answered, and commits in the
 		// background; one the group needs commits now.
-		due := (s.logged > 0 && time.Since(s.since) >= s.opts.CheckpointInterval) ||
-			s.log.size()+int64(len(s.entries)) >= s.opts.CheckpointBytes
+		due := s.checkpointDue(int64(len(s.entries)))
 		if due && (s.logStale || s.spareUnapplied) {
 			checkpoint = true
 		}
@@ -618,6 +617,10 @@ func (s *Store) commitEarly(group []*op) bool {
 	start := time.Now()
 	s.entries = s.entries[:0]
 	mark := len(s.later)
+	undo := func() { // back to before the group: the answers are not given yet
+		clear(s.pending)
+		s.later = s.later[:mark]
+	}
 	logged := 0
 	for _, o := range group {
 		var later func(*bolt.Tx) error
@@ -626,8 +629,7 @@ func (s *Store) commitEarly(group []*op) bool {
 			later, ok = o.early()
 		}
 		if !ok {
-			clear(s.pending)
-			s.later = s.later[:mark]
+			undo()
 			return false
 		}
 		at := len(s.entries)
@@ -644,15 +646,13 @@ func (s *Store) commitEarly(group []*op) bool {
 	if s.log.size()+int64(len(s.entries)) >= maxLogFactor*s.opts.CheckpointBytes {
 		// The disk falls behind: wait for the checkpoint rather than let
 		// the log (and the replay after a crash) grow without bound.
-		clear(s.pending)
-		s.later = s.later[:mark]
+		undo()
 		return false
 	}
 	if err := s.log.append(s.entries); err != nil {
 		// As in commit: back to what the logs hold, committed in full
 		// from now on, so nothing follows a torn entry.
-		clear(s.pending)
-		s.later = s.later[:mark]
+		undo()
 		if s.ckpt != nil {
 			s.endCheckpoint(<-s.ckpt.done)
 		}
@@ -677,7 +677,7 @@ func (s *Store) commitEarly(group []*op) bool {
 	}
 	if s.ckpt == nil {
 		s.applyLater(s.laterBudget)
-		if len(s.later) == 0 && s.checkpointDue() {
+		if len(s.later) == 0 && s.checkpointDue(0) {
 			s.startCheckpoint()
 		}
 	}
@@ -719,10 +719,11 @@ func (s *Store) applyLater(budget time.Duration) {
 	}
 }
 
-// checkpointDue says the logged writes are old or large enough for a
-// checkpoint.
-func (s *Store) checkpointDue() bool {
-	return s.logged > 0 && (time.Since(s.since) >= s.opts.CheckpointInterval || s.log.size() >= s.opts.CheckpointBytes)
+// checkpointDue says the logged writes, with unlogged bytes of entries
+// about to join them, are old or large enough for a checkpoint.
+func (s *Store) checkpointDue(unlogged int64) bool {
+	return (s.logged > 0 && time.Since(s.since) >= s.opts.CheckpointInterval) ||
+		s.log.size()+unlogged >= s.opts.CheckpointBytes
 }
 
 func answer(group []*op, err error) {
@@ -830,8 +831,7 @@ func (s *Store) endCheckpoint(err error) {
 	if err != nil {
 		s.spareUnapplied = true
 		s.logged += run.logged
-		s.later = nil
-		_ = s.restore()
+		_ = s.restore() // drops later: the logs hold those writes
 		return
 	}
 	s.saving = nil

@@ -420,11 +420,8 @@ func (s *Store) AppendReports(ctx context.Context, id string, reports []store.In
 			return dst
 		}
 		return appendReportsEntry(dst, id, reports, at)
-	}, early: func() (func(*bolt.Tx) error, bool) {
-		var later func(*bolt.Tx) error
-		var ok bool
+	}, early: func() (later func(*bolt.Tx) error, ok bool) {
 		in, later, ok = s.appendReportsEarly(id, reports, at, keys, vals, results)
-		refusal = nil
 		return later, ok
 	}})
 	if err == nil {
